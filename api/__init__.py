@@ -1,0 +1,1 @@
+"""LeakSentinel's HTTP surface: routes, schemas, auth dependencies and error mapping."""

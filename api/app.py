@@ -1,0 +1,54 @@
+"""The application factory: settings in, a FastAPI app with every route and handler out."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api import problems
+from api.limits import BodySizeLimit
+from api.routes import assets, health, keys, leaks, sightings
+from service import runtime as runtime_service
+from service.runtime import Clock
+from service.settings import Settings
+
+# Room for the multipart envelope and form fields around an upload of the maximum size.
+FORM_OVERHEAD_BYTES = 256 * 1024
+
+TAGS = [
+    {"name": "admin", "description": "API keys. Admin keys may also call every other route."},
+    {"name": "marketing", "description": "Registering embargoed assets and moving embargoes."},
+    {"name": "crawler", "description": "Posting images found online."},
+    {"name": "security", "description": "Working leak reports."},
+    {"name": "ops", "description": "Liveness and readiness; no key needed."},
+]
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    runtime = runtime_service.open_runtime(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(runtime_service.start, runtime)
+        try:
+            yield
+        finally:
+            runtime_service.close(runtime)
+
+    app = FastAPI(
+        title="LeakSentinel",
+        version="0.1.0",
+        summary="Catches leaks of embargoed product images before launch.",
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    problems.install(app)
+    for module in (health, keys, assets, sightings, leaks):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,97 @@
+"""The one place where errors become RFC 9457 problem details."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.deps import Forbidden
+from service import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_IMAGE_STATUS = {
+    "too_large": 413,
+    "too_many_pixels": 413,
+    "decompression_bomb": 413,
+    "unsupported_format": 415,
+}
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"urn:leaksentinel:problem:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_of(exc: errors.DomainError) -> int:
+    match exc:
+        case errors.ImageRejected():
+            return _IMAGE_STATUS.get(exc.reason, 422)
+        case errors.NotAuthenticated():
+            return 401
+        case errors.NotFound():
+            return 404
+        case errors.Conflict():
+            return 409
+        case errors.InvalidCursor():
+            return 400
+        case _:
+            return 422
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, errors.ImageRejected):
+        extra["reason"] = exc.reason
+    if isinstance(exc, errors.DuplicateAsset):
+        extra["asset_id"] = exc.existing_id
+    return problem(_status_of(exc), exc.code, exc.detail, **extra)
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return problem(403, "forbidden", str(exc))
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    found = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in found):
+        return problem(400, "malformed-json", "the request body is not valid JSON", errors=found)
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in found[:5])
+    return problem(422, "validation-failed", summary or "the request is invalid", errors=found)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = "body-too-large" if exc.status_code == 413 else f"http-{exc.status_code}"
+    return problem(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal-error", "an unexpected error occurred; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,22 @@
+"""/healthz and /readyz: liveness and readiness for orchestrators."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import RuntimeDep
+from api.schemas import Health, Readiness
+from service import runtime as runtime_service
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    readiness = runtime_service.readiness(runtime)
+    body = Readiness(status="ready" if all(readiness.values()) else "not_ready", **readiness)
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)

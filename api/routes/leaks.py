@@ -1,0 +1,46 @@
+"""/v1/leaks: leak reports and their triage (security)."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from api.deps import SecurityActor, SessionDep
+from api.schemas import LeakPatch, Page
+from service import leaks
+from service.reports import LeakDetail, LeakSummary
+from storage.repositories.leaks import LeakFilter
+
+router = APIRouter(prefix="/v1/leaks", tags=["security"])
+
+
+@router.get("", response_model=Page[LeakSummary])
+def list_leaks(
+    _: SecurityActor,
+    session: SessionDep,
+    status: str | None = None,
+    asset_id: UUID | None = None,
+    product: str | None = None,
+    domain: str | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[LeakSummary]:
+    leak_filter = LeakFilter(status, asset_id, product, domain, since, until)
+    page = leaks.list_leaks(session, leak_filter, cursor=cursor, limit=limit)
+    return Page[LeakSummary](items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/{leak_id}", response_model=LeakDetail)
+def get_leak(leak_id: UUID, _: SecurityActor, session: SessionDep) -> LeakDetail:
+    return leaks.get_leak(session, leak_id)
+
+
+@router.patch("/{leak_id}", response_model=LeakDetail)
+def update_leak(
+    leak_id: UUID, body: LeakPatch, actor: SecurityActor, session: SessionDep
+) -> LeakDetail:
+    change = leaks.LeakChange(status=body.status, assignee=body.assignee, note=body.note)
+    return leaks.update_leak(session, actor, leak_id, change)

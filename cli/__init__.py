@@ -1,0 +1,1 @@
+"""The `leaksentinel` command line."""

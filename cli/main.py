@@ -1,0 +1,122 @@
+"""The `leaksentinel` command: serve the API, manage keys, fingerprint images locally."""
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import typer
+import uvicorn
+
+from service import fingerprints, keys
+from service.actors import Actor, Role
+from service.errors import DomainError
+from service.imaging import decode
+from service.runtime import Runtime, open_runtime
+from service.settings import Settings
+from storage import migrate
+from storage.db import transaction
+
+app = typer.Typer(
+    help="LeakSentinel: catches leaks of embargoed product images.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
+
+
+def _runtime() -> Runtime:
+    runtime = open_runtime(Settings())
+    migrate.upgrade_to_head(runtime.engine)
+    return runtime
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Migrate the database, then serve the HTTP API."""
+    logging.basicConfig(level=logging.INFO)
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        no_keys = not keys.list_keys(session)
+    runtime.engine.dispose()
+    if no_keys and not runtime.settings.bootstrap_admin_key:
+        typer.echo(
+            "No API key exists yet. Create the first admin key with:\n"
+            "  .venv/bin/leaksentinel keys create --role admin --name <your-name>\n"
+            "(or start with LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY set to a secret of your choice)",
+            err=True,
+        )
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, marketing, crawler or security.")],
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+) -> None:
+    """Create a key and print its secret (shown this once only)."""
+    runtime = _runtime()
+    try:
+        with transaction(runtime.sessions) as session:
+            row, secret = keys.create_key(session, CLI_ACTOR, name, role)
+    except DomainError as exc:
+        raise _fail(exc.detail) from exc
+    typer.echo(f"created {row.role} key {row.id} ({row.name}); the key is shown once:", err=True)
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        for row in keys.list_keys(session):
+            state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
+            typer.echo(f"{row.id}  {row.role:<9}  {row.prefix}…  {state:<10}  {row.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: UUID) -> None:
+    """Revoke a key by id; it stops working at once."""
+    runtime = _runtime()
+    try:
+        with transaction(runtime.sessions) as session:
+            keys.revoke_key(session, CLI_ACTOR, key_id)
+    except DomainError as exc:
+        raise _fail(exc.detail) from exc
+    typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def fingerprint(image: Path) -> None:
+    """Print an image's fingerprints as JSON: exactly what the server computes for it."""
+    try:
+        decoded = decode(image.read_bytes(), Settings().image_limits)
+    except OSError as exc:
+        raise _fail(f"cannot read {image}: {exc.strerror}") from exc
+    except DomainError as exc:
+        raise _fail(exc.detail) from exc
+    result = {
+        "sha256": decoded.sha256,
+        "media_type": decoded.media_type,
+        "width": decoded.width,
+        "height": decoded.height,
+        "fingerprints": [
+            {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
+            for f in fingerprints.compute(decoded.pixels)
+        ],
+    }
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")

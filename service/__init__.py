@@ -1,0 +1,1 @@
+"""LeakSentinel's domain: fingerprints, the match index, the leak decision and its reports."""

@@ -1,0 +1,171 @@
+"""Embargoed assets: registration from an image or from fingerprints, reads, embargo moves,
+retirement, and keeping the match index in step with all of them."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from sqlmodel import Session
+
+from service import audit, fingerprints
+from service.actors import Actor
+from service.errors import AssetNotFound, DuplicateAsset, InvalidFingerprint, InvalidInput
+from service.fingerprints import Fingerprint
+from service.imaging import decode
+from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from service.runtime import Runtime
+from storage.db import after_commit
+from storage.models import Asset, AssetFingerprint
+from storage.repositories import assets as assets_repo
+
+ACTIVE = "active"
+RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class AssetDraft:
+    name: str
+    product: str
+    embargo_until: datetime
+    tags: Sequence[str] = field(default_factory=tuple)
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class AssetChange:
+    embargo_until: datetime | None = None
+    retire: bool = False
+
+
+def _require_aware(moment: datetime, field_name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(f"{field_name} must carry a UTC offset, e.g. 2027-03-01T09:00:00+01:00")
+
+
+def _validated(runtime: Runtime, draft: AssetDraft) -> AssetDraft:
+    if not draft.name.strip() or not draft.product.strip():
+        raise InvalidInput("an asset needs a non-empty name and product")
+    _require_aware(draft.embargo_until, "embargo_until")
+    if draft.embargo_until <= runtime.clock():
+        raise InvalidInput("embargo_until is in the past: there is nothing left to protect")
+    return draft
+
+
+def _new_asset(actor: Actor, draft: AssetDraft, source: str) -> Asset:
+    return Asset(
+        name=draft.name.strip(),
+        product=draft.product.strip(),
+        embargo_until=draft.embargo_until,
+        source=source,
+        tags=[t.strip() for t in draft.tags if t.strip()],
+        notes=draft.notes,
+        created_by=actor.key_id,
+    )
+
+
+def _store(
+    runtime: Runtime, session: Session, actor: Actor, asset: Asset, prints: Sequence[Fingerprint]
+) -> Asset:
+    rows = [
+        AssetFingerprint(
+            asset_id=asset.id, algorithm=f.algorithm, variant=f.variant, size=f.size, bits=f.bits
+        )
+        for f in prints
+    ]
+    assets_repo.add(session, asset, rows)
+    audit.record(
+        session,
+        actor,
+        "asset.register",
+        "asset",
+        asset.id,
+        source=asset.source,
+        product=asset.product,
+    )
+    asset_id, frozen = asset.id, tuple(prints)
+    after_commit(session, lambda: runtime.index.put(asset_id, frozen))
+    return asset
+
+
+def register_from_image(
+    runtime: Runtime, session: Session, actor: Actor, draft: AssetDraft, data: bytes
+) -> Asset:
+    """Fingerprints the image and keeps only the fingerprints: the pixels are confidential."""
+    draft = _validated(runtime, draft)
+    image = decode(data, runtime.settings.image_limits)
+    existing = assets_repo.find_active_by_sha256(session, image.sha256)
+    if existing is not None:
+        raise DuplicateAsset(
+            "this image is already registered as an active asset", str(existing.id)
+        )
+    asset = _new_asset(actor, draft, "upload")
+    asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
+    return _store(runtime, session, actor, asset, fingerprints.compute(image.pixels))
+
+
+def register_from_fingerprints(
+    runtime: Runtime,
+    session: Session,
+    actor: Actor,
+    draft: AssetDraft,
+    prints: Sequence[Fingerprint],
+) -> Asset:
+    draft = _validated(runtime, draft)
+    if not prints:
+        raise InvalidFingerprint("at least one fingerprint is needed")
+    if len(set(prints)) != len(prints):
+        raise InvalidFingerprint("the same fingerprint is listed twice")
+    return _store(runtime, session, actor, _new_asset(actor, draft, "fingerprints"), prints)
+
+
+def get_asset(session: Session, asset_id: UUID) -> Asset:
+    asset = assets_repo.get(session, asset_id)
+    if asset is None:
+        raise AssetNotFound(f"no asset with id {asset_id}")
+    return asset
+
+
+def list_assets(
+    session: Session,
+    *,
+    product: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[Asset]:
+    size = clamp_limit(limit)
+    rows = assets_repo.page(
+        session, product=product, status=status, position=decode_cursor(cursor), limit=size + 1
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    return Page(rows, next_cursor)
+
+
+def update_asset(
+    runtime: Runtime, session: Session, actor: Actor, asset_id: UUID, change: AssetChange
+) -> Asset:
+    """Moves the embargo or retires the asset. Decisions already taken stay as they are; the new
+    embargo applies to every later sighting, and a retired asset stops matching at once."""
+    asset = assets_repo.get(session, asset_id, for_update=True)
+    if asset is None:
+        raise AssetNotFound(f"no asset with id {asset_id}")
+    changed: dict[str, str] = {}
+    if change.embargo_until is not None:
+        _require_aware(change.embargo_until, "embargo_until")
+        if asset.status == RETIRED:
+            raise InvalidInput("a retired asset's embargo cannot be moved")
+        changed["embargo_until"] = change.embargo_until.isoformat()
+        asset.embargo_until = change.embargo_until
+    if change.retire and asset.status != RETIRED:
+        changed["status"] = RETIRED
+        asset.status = RETIRED
+        after_commit(session, lambda: runtime.index.remove(asset_id))
+    if changed:
+        asset.updated_at = runtime.clock()
+        session.add(asset)
+        session.flush()
+        audit.record(session, actor, "asset.update", "asset", asset.id, **changed)
+    return asset

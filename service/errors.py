@@ -1,0 +1,71 @@
+"""Domain errors: what the service says went wrong, independent of any transport."""
+
+
+class DomainError(Exception):
+    """Base of every expected failure; `code` is a stable machine-readable name."""
+
+    code = "domain-error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    code = "not-found"
+
+
+class AssetNotFound(NotFound):
+    code = "asset-not-found"
+
+
+class LeakNotFound(NotFound):
+    code = "leak-not-found"
+
+
+class KeyNotFound(NotFound):
+    code = "key-not-found"
+
+
+class InvalidInput(DomainError):
+    """A well-formed request whose values the domain refuses (a past embargo, a bad URL)."""
+
+    code = "invalid-input"
+
+
+class InvalidCursor(InvalidInput):
+    code = "invalid-cursor"
+
+
+class InvalidFingerprint(InvalidInput):
+    code = "invalid-fingerprint"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class DuplicateAsset(Conflict):
+    code = "duplicate-asset"
+
+    def __init__(self, detail: str, existing_id: str) -> None:
+        super().__init__(detail)
+        self.existing_id = existing_id
+
+
+class InvalidTransition(Conflict):
+    code = "invalid-transition"
+
+
+class ImageRejected(DomainError):
+    """An upload that is not an image we accept; `reason` says which check refused it."""
+
+    code = "image-rejected"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class NotAuthenticated(DomainError):
+    code = "not-authenticated"

@@ -1,0 +1,252 @@
+"""The leak decision and leak reports: opening and extending reports, reading them, triage."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlmodel import Session
+
+from service import audit
+from service.actors import SYSTEM, Actor
+from service.errors import InvalidInput, InvalidTransition, LeakNotFound
+from service.matching import AssetMatch
+from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from service.reports import (
+    AssetRef,
+    HistoryEntry,
+    LeakDetail,
+    LeakSummary,
+    NoteEntry,
+    SightingEntry,
+    SourceRef,
+)
+from storage.models import Leak, LeakEvent, Sighting, SightingMatch
+from storage.repositories import assets as assets_repo
+from storage.repositories import leaks as leaks_repo
+from storage.repositories import sightings as sightings_repo
+from storage.repositories.leaks import LeakFilter, LeakRow
+from storage.types import utcnow
+
+STATUSES = ("open", "confirmed", "false_positive", "takedown_requested", "resolved")
+# A new sighting joins the asset's report while it is being worked; once the report is closed
+# (dismissed or resolved) a new sighting is a new incident and opens a new report.
+EXTENDABLE = ("open", "confirmed", "takedown_requested")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"confirmed", "false_positive", "resolved"}),
+    "confirmed": frozenset({"takedown_requested", "resolved", "false_positive"}),
+    "takedown_requested": frozenset({"resolved", "confirmed"}),
+    "false_positive": frozenset({"open"}),
+    "resolved": frozenset({"open"}),
+}
+MAX_NOTE_LENGTH = 10_000
+
+
+def _published_at(sighting: Sighting) -> datetime:
+    return sighting.found_at or sighting.received_at
+
+
+def record_match(session: Session, sighting: Sighting, match: AssetMatch) -> None:
+    """A sighting received before the asset's embargo ends is a leak; after it, a post-embargo
+    sighting. The asset row is locked so concurrent sightings agree on one open report."""
+    asset = assets_repo.get(session, match.asset_id, for_update=True)
+    if asset is None or asset.status != "active":
+        return  # retired after the index answered
+    leak_id = None
+    if sighting.received_at < asset.embargo_until:
+        leak_id = _open_or_extend(session, sighting, match).id
+    sightings_repo.add_match(
+        session,
+        SightingMatch(
+            sighting_id=sighting.id,
+            asset_id=asset.id,
+            leak_id=leak_id,
+            kind="leak" if leak_id else "post_embargo",
+            score=match.score,
+            algorithm=match.algorithm,
+            variant=match.variant,
+            distance=match.distance,
+        ),
+    )
+
+
+def _open_or_extend(session: Session, sighting: Sighting, match: AssetMatch) -> Leak:
+    published = _published_at(sighting)
+    leak = leaks_repo.latest_with_status(session, match.asset_id, EXTENDABLE)
+    if leak is None:
+        leak = leaks_repo.add(
+            session,
+            Leak(
+                asset_id=match.asset_id,
+                first_sighting_id=sighting.id,
+                first_seen_at=published,
+                last_seen_at=sighting.received_at,
+                sightings_count=1,
+                best_score=match.score,
+                created_at=sighting.received_at,
+                updated_at=sighting.received_at,
+            ),
+        )
+        leaks_repo.add_event(
+            session,
+            LeakEvent(
+                leak_id=leak.id, at=sighting.received_at, actor=SYSTEM.name, to_status="open"
+            ),
+        )
+        return leak
+    if published < leak.first_seen_at:
+        leak.first_seen_at, leak.first_sighting_id = published, sighting.id
+    leak.last_seen_at = max(leak.last_seen_at, sighting.received_at)
+    leak.sightings_count += 1
+    leak.best_score = max(leak.best_score, match.score)
+    leak.updated_at = sighting.received_at
+    session.add(leak)
+    session.flush()
+    return leak
+
+
+def _summary_fields(row: LeakRow, domains: list[str]) -> dict[str, object]:
+    leak, asset, first = row.leak, row.asset, row.first_sighting
+    return {
+        "id": leak.id,
+        "asset": AssetRef(
+            id=asset.id, name=asset.name, product=asset.product, embargo_until=asset.embargo_until
+        ),
+        "status": leak.status,
+        "first_seen_at": leak.first_seen_at,
+        "first_source": SourceRef(
+            page_url=first.page_url,
+            image_url=first.image_url,
+            domain=first.domain,
+            account=first.account,
+        ),
+        "last_seen_at": leak.last_seen_at,
+        "sightings_count": leak.sightings_count,
+        "domains": domains,
+        "best_score": leak.best_score,
+        "assignee": leak.assignee,
+    }
+
+
+def list_leaks(
+    session: Session,
+    leak_filter: LeakFilter,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[LeakSummary]:
+    """Newest activity first."""
+    if leak_filter.status is not None and leak_filter.status not in STATUSES:
+        raise InvalidInput(f"unknown status {leak_filter.status!r}; known: {', '.join(STATUSES)}")
+    size = clamp_limit(limit)
+    rows = leaks_repo.page(session, leak_filter, position=decode_cursor(cursor), limit=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    domains = leaks_repo.domains_by_leak(session, [r.leak.id for r in rows])
+    items = [
+        LeakSummary.model_validate(_summary_fields(r, domains.get(r.leak.id, []))) for r in rows
+    ]
+    last = rows[-1].leak if rows else None
+    next_cursor = encode_cursor(last.last_seen_at, last.id) if more and last else None
+    return Page(items, next_cursor)
+
+
+def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
+    row = leaks_repo.get_row(session, leak_id)
+    if row is None:
+        raise LeakNotFound(f"no leak with id {leak_id}")
+    domains = leaks_repo.domains_by_leak(session, [leak_id]).get(leak_id, [])
+    events = leaks_repo.events_of(session, leak_id)
+    sightings = [
+        SightingEntry(
+            id=s.id,
+            page_url=s.page_url,
+            image_url=s.image_url,
+            domain=s.domain,
+            account=s.account,
+            found_at=s.found_at,
+            received_at=s.received_at,
+            score=m.score,
+            sha256=s.sha256,
+            algorithm=m.algorithm,
+            variant=m.variant,
+            distance=m.distance,
+        )
+        for s, m in leaks_repo.sightings_of(session, leak_id)
+    ]
+    return LeakDetail.model_validate(
+        {
+            **_summary_fields(row, domains),
+            "sightings": sightings,
+            "history": [
+                HistoryEntry(
+                    at=e.at,
+                    actor=e.actor,
+                    from_status=e.from_status,
+                    to_status=e.to_status,
+                    note=e.note,
+                )
+                for e in events
+            ],
+            "notes": [NoteEntry(at=e.at, actor=e.actor, note=e.note) for e in events if e.note],
+            "lead_time_seconds": (row.asset.embargo_until - row.leak.first_seen_at).total_seconds(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class LeakChange:
+    status: str | None = None
+    assignee: str | None = None
+    note: str | None = None
+
+
+def update_leak(session: Session, actor: Actor, leak_id: UUID, change: LeakChange) -> LeakDetail:
+    """Triage: a status move along TRANSITIONS, an assignment, a note; each one a history entry."""
+    leak = leaks_repo.get(session, leak_id, for_update=True)
+    if leak is None:
+        raise LeakNotFound(f"no leak with id {leak_id}")
+    note = change.note.strip() if change.note else None
+    if note and len(note) > MAX_NOTE_LENGTH:
+        raise InvalidInput(f"a note may have at most {MAX_NOTE_LENGTH} characters")
+    new_status = leak.status
+    if change.status is not None and change.status != leak.status:
+        if change.status not in STATUSES:
+            raise InvalidInput(f"unknown status {change.status!r}; known: {', '.join(STATUSES)}")
+        if change.status not in TRANSITIONS[leak.status]:
+            allowed = ", ".join(sorted(TRANSITIONS[leak.status]))
+            raise InvalidTransition(
+                f"a leak that is {leak.status} cannot become {change.status}; it can become: {allowed}"
+            )
+        new_status = change.status
+    assignee_changed = change.assignee is not None and change.assignee != (leak.assignee or "")
+    if new_status == leak.status and not assignee_changed and not note:
+        return get_leak(session, leak_id)
+
+    now = utcnow()
+    leaks_repo.add_event(
+        session,
+        LeakEvent(
+            leak_id=leak.id,
+            at=now,
+            actor=actor.name,
+            actor_key_id=actor.key_id,
+            from_status=leak.status,
+            to_status=new_status,
+            assignee=change.assignee if assignee_changed else None,
+            note=note,
+        ),
+    )
+    detail: dict[str, str] = {}
+    if new_status != leak.status:
+        detail.update(from_status=leak.status, to_status=new_status)
+        leak.status = new_status
+    if assignee_changed:
+        leak.assignee = change.assignee or None
+        detail["assignee"] = change.assignee or ""
+    if note:
+        detail["note"] = "added"
+    leak.updated_at = now
+    session.add(leak)
+    session.flush()
+    audit.record(session, actor, "leak.update", "leak", leak.id, **detail)
+    return get_leak(session, leak_id)

@@ -1,0 +1,78 @@
+"""Read models of leak reports, shaped as security and legal read them."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AssetRef(_Report):
+    id: UUID
+    name: str
+    product: str
+    embargo_until: datetime
+
+
+class SourceRef(_Report):
+    page_url: str
+    image_url: str | None
+    domain: str
+    account: str | None
+
+
+class LeakSummary(_Report):
+    id: UUID
+    asset: AssetRef
+    status: str
+    first_seen_at: datetime = Field(
+        description="When the earliest source published: the crawler's claimed publication "
+        "time where given, the receive time otherwise."
+    )
+    first_source: SourceRef = Field(description="The earliest publisher.")
+    last_seen_at: datetime = Field(description="When the latest sighting was received.")
+    sightings_count: int
+    domains: list[str]
+    best_score: float
+    assignee: str | None
+
+
+class SightingEntry(_Report):
+    id: UUID
+    page_url: str
+    image_url: str | None
+    domain: str
+    account: str | None
+    found_at: datetime | None = Field(description="Publication time claimed by the crawler.")
+    received_at: datetime
+    score: float
+    sha256: str | None
+    algorithm: str = Field(description="The algorithm whose fingerprint matched best.")
+    variant: str = Field(description="The registered variant that matched.")
+    distance: int
+
+
+class HistoryEntry(_Report):
+    at: datetime
+    actor: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+class NoteEntry(_Report):
+    at: datetime
+    actor: str
+    note: str
+
+
+class LeakDetail(LeakSummary):
+    sightings: list[SightingEntry]
+    history: list[HistoryEntry]
+    notes: list[NoteEntry]
+    lead_time_seconds: float = Field(
+        description="Embargo end minus first sighting: how early the picture got out."
+    )

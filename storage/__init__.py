@@ -1,0 +1,1 @@
+"""LeakSentinel's persistence: tables, engine and sessions, repositories, blobs, migrations."""

@@ -1,0 +1,74 @@
+"""Engines and sessions: SQLite (WAL) or PostgreSQL behind one URL, and after-commit hooks."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, create_engine
+
+SessionFactory = sessionmaker[Session]
+
+_AFTER_COMMIT = "leaksentinel.after_commit"
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the API acknowledges it, even across power loss.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> SessionFactory:
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+    @event.listens_for(factory, "after_commit")
+    def _run_after_commit(session: Session) -> None:
+        for callback in session.info.pop(_AFTER_COMMIT, []):
+            callback()
+
+    @event.listens_for(factory, "after_rollback")
+    def _drop_after_commit(session: Session) -> None:
+        session.info.pop(_AFTER_COMMIT, None)
+
+    return factory
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Runs `callback` once the session's transaction has committed; never if it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@contextmanager
+def transaction(factory: SessionFactory) -> Iterator[Session]:
+    """One unit of work: commits if the block returns, rolls back if it raises."""
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,134 @@
+"""The tables: keys, assets and their fingerprints, sightings, leaks, matches, history, audit."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20, index=True)
+    # SHA-256 of the whole key: keys are 256-bit random, so a slow KDF would add nothing.
+    secret_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class Asset(SQLModel, table=True):
+    __tablename__ = "assets"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    name: str = Field(max_length=300)
+    product: str = Field(max_length=200, index=True)
+    embargo_until: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default="active", max_length=20, index=True)
+    source: str = Field(max_length=20)  # "upload" or "fingerprints"
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    width: int | None = None
+    height: int | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notes: str | None = None
+    created_by: UUID | None = Field(default=None, foreign_key="api_keys.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AssetFingerprint(SQLModel, table=True):
+    __tablename__ = "asset_fingerprints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: UUID = Field(foreign_key="assets.id", index=True)
+    algorithm: str = Field(max_length=20)
+    variant: str = Field(max_length=40)
+    size: int  # in bits
+    bits: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Sighting(SQLModel, table=True):
+    __tablename__ = "sightings"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    page_url: str
+    image_url: str | None = None
+    domain: str = Field(max_length=255, index=True)
+    account: str | None = Field(default=None, max_length=300)
+    found_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    crawler_key_id: UUID | None = Field(default=None, foreign_key="api_keys.id")
+    media_type: str | None = Field(default=None, max_length=40)
+    byte_size: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class Leak(SQLModel, table=True):
+    __tablename__ = "leaks"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    asset_id: UUID = Field(foreign_key="assets.id", index=True)
+    status: str = Field(default="open", max_length=30, index=True)
+    first_sighting_id: UUID = Field(foreign_key="sightings.id")
+    first_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    sightings_count: int = 0
+    best_score: float = 0.0
+    assignee: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class SightingMatch(SQLModel, table=True):
+    """A sighting that met an asset: the leak-sighting link, or a post-embargo record."""
+
+    __tablename__ = "sighting_matches"
+    __table_args__ = (UniqueConstraint("sighting_id", "asset_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sighting_id: UUID = Field(foreign_key="sightings.id", index=True)
+    asset_id: UUID = Field(foreign_key="assets.id", index=True)
+    leak_id: UUID | None = Field(default=None, foreign_key="leaks.id", index=True)
+    kind: str = Field(max_length=20)  # "leak" or "post_embargo"
+    score: float
+    algorithm: str = Field(max_length=20)
+    variant: str = Field(max_length=40)
+    distance: int
+
+
+class LeakEvent(SQLModel, table=True):
+    """One entry of a leak's history: a status change, an assignment or a note."""
+
+    __tablename__ = "leak_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    leak_id: UUID = Field(foreign_key="leaks.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor: str = Field(max_length=200)
+    actor_key_id: UUID | None = Field(default=None, foreign_key="api_keys.id")
+    from_status: str | None = Field(default=None, max_length=30)
+    to_status: str = Field(max_length=30)
+    assignee: str | None = Field(default=None, max_length=200)
+    note: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    actor_key_id: UUID | None = Field(default=None, index=True)
+    actor_name: str = Field(max_length=200)
+    action: str = Field(max_length=60, index=True)
+    target_type: str = Field(max_length=30)
+    target_id: str = Field(max_length=64)
+    remote_addr: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

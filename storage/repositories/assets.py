@@ -1,0 +1,63 @@
+"""Asset rows and their fingerprints."""
+
+from collections.abc import Iterable, Iterator
+from uuid import UUID
+
+from sqlmodel import Session, col, select
+
+from storage.models import Asset, AssetFingerprint
+from storage.repositories._paging import Position, after
+
+
+def add(session: Session, asset: Asset, fingerprints: Iterable[AssetFingerprint]) -> Asset:
+    session.add(asset)
+    session.flush()
+    session.add_all(fingerprints)
+    session.flush()
+    return asset
+
+
+def get(session: Session, asset_id: UUID, *, for_update: bool = False) -> Asset | None:
+    # The row lock serialises leak decisions for one asset on PostgreSQL; SQLite has one writer.
+    return session.get(Asset, asset_id, with_for_update=for_update)
+
+
+def find_active_by_sha256(session: Session, sha256: str) -> Asset | None:
+    statement = select(Asset).where(Asset.sha256 == sha256, Asset.status == "active")
+    return session.exec(statement).first()
+
+
+def page(
+    session: Session,
+    *,
+    product: str | None,
+    status: str | None,
+    position: Position | None,
+    limit: int,
+) -> list[Asset]:
+    statement = select(Asset)
+    if product is not None:
+        statement = statement.where(Asset.product == product)
+    if status is not None:
+        statement = statement.where(Asset.status == status)
+    cursor_filter = after(col(Asset.created_at), col(Asset.id), position)
+    if cursor_filter is not None:
+        statement = statement.where(cursor_filter)
+    statement = statement.order_by(col(Asset.created_at).desc(), col(Asset.id).desc()).limit(limit)
+    return list(session.exec(statement))
+
+
+def fingerprints_of(session: Session, asset_id: UUID) -> list[AssetFingerprint]:
+    statement = select(AssetFingerprint).where(AssetFingerprint.asset_id == asset_id)
+    return list(session.exec(statement.order_by(col(AssetFingerprint.id))))
+
+
+def active_fingerprints(session: Session) -> Iterator[AssetFingerprint]:
+    """Every fingerprint of every active asset: what the match index loads at start."""
+    statement = (
+        select(AssetFingerprint)
+        .join(Asset, col(Asset.id) == col(AssetFingerprint.asset_id))
+        .where(Asset.status == "active")
+        .order_by(col(AssetFingerprint.id))
+    )
+    yield from session.exec(statement.execution_options(yield_per=10_000))

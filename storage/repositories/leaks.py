@@ -1,0 +1,135 @@
+"""Leak report rows, their sightings and their history."""
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
+
+from storage.models import Asset, Leak, LeakEvent, Sighting, SightingMatch
+from storage.repositories._paging import Position, after
+
+
+@dataclass(frozen=True)
+class LeakFilter:
+    status: str | None = None
+    asset_id: UUID | None = None
+    product: str | None = None
+    domain: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeakRow:
+    leak: Leak
+    asset: Asset
+    first_sighting: Sighting
+
+
+def add(session: Session, leak: Leak) -> Leak:
+    session.add(leak)
+    session.flush()
+    return leak
+
+
+def get(session: Session, leak_id: UUID, *, for_update: bool = False) -> Leak | None:
+    return session.get(Leak, leak_id, with_for_update=for_update)
+
+
+def latest_with_status(session: Session, asset_id: UUID, statuses: Collection[str]) -> Leak | None:
+    statement = (
+        select(Leak)
+        .where(Leak.asset_id == asset_id, col(Leak.status).in_(statuses))
+        .order_by(col(Leak.created_at).desc())
+        .with_for_update()
+    )
+    return session.exec(statement).first()
+
+
+def _rows(leak_filter: LeakFilter) -> Select[Leak, Asset, Sighting]:
+    statement = (
+        select(Leak, Asset, Sighting)
+        .join(Asset, col(Asset.id) == col(Leak.asset_id))
+        .join(Sighting, col(Sighting.id) == col(Leak.first_sighting_id))
+    )
+    f = leak_filter
+    if f.status is not None:
+        statement = statement.where(Leak.status == f.status)
+    if f.asset_id is not None:
+        statement = statement.where(Leak.asset_id == f.asset_id)
+    if f.product is not None:
+        statement = statement.where(Asset.product == f.product)
+    if f.since is not None:
+        statement = statement.where(col(Leak.last_seen_at) >= f.since)
+    if f.until is not None:
+        statement = statement.where(col(Leak.first_seen_at) <= f.until)
+    if f.domain is not None:
+        seen_on_domain = (
+            select(SightingMatch.id)
+            .join(Sighting, col(Sighting.id) == col(SightingMatch.sighting_id))
+            .where(SightingMatch.leak_id == Leak.id, Sighting.domain == f.domain)
+            .exists()
+        )
+        statement = statement.where(seen_on_domain)
+    return statement
+
+
+def page(
+    session: Session, leak_filter: LeakFilter, *, position: Position | None, limit: int
+) -> list[LeakRow]:
+    statement = _rows(leak_filter)
+    cursor_filter = after(col(Leak.last_seen_at), col(Leak.id), position)
+    if cursor_filter is not None:
+        statement = statement.where(cursor_filter)
+    statement = statement.order_by(col(Leak.last_seen_at).desc(), col(Leak.id).desc()).limit(limit)
+    return [LeakRow(leak, asset, first) for leak, asset, first in session.exec(statement)]
+
+
+def get_row(session: Session, leak_id: UUID) -> LeakRow | None:
+    statement = _rows(LeakFilter()).where(Leak.id == leak_id)
+    found = session.exec(statement).first()
+    return LeakRow(*found) if found else None
+
+
+def domains_by_leak(session: Session, leak_ids: Collection[UUID]) -> dict[UUID, list[str]]:
+    if not leak_ids:
+        return {}
+    statement = (
+        select(SightingMatch.leak_id, Sighting.domain)
+        .join(Sighting, col(Sighting.id) == col(SightingMatch.sighting_id))
+        .where(col(SightingMatch.leak_id).in_(leak_ids))
+        .group_by(col(SightingMatch.leak_id), col(Sighting.domain))
+        .order_by(col(Sighting.domain))
+    )
+    found: dict[UUID, list[str]] = defaultdict(list)
+    for leak_id, domain in session.exec(statement):
+        assert leak_id is not None
+        found[leak_id].append(domain)
+    return dict(found)
+
+
+def sightings_of(session: Session, leak_id: UUID) -> list[tuple[Sighting, SightingMatch]]:
+    """A leak's sightings in publication order: claimed time where given, receive time otherwise."""
+    published = func.coalesce(col(Sighting.found_at), col(Sighting.received_at))
+    statement = (
+        select(Sighting, SightingMatch)
+        .join(SightingMatch, col(SightingMatch.sighting_id) == col(Sighting.id))
+        .where(SightingMatch.leak_id == leak_id)
+        .order_by(published, col(Sighting.received_at), col(Sighting.id))
+    )
+    return [(sighting, match) for sighting, match in session.exec(statement)]
+
+
+def add_event(session: Session, event: LeakEvent) -> None:
+    session.add(event)
+    session.flush()
+
+
+def events_of(session: Session, leak_id: UUID) -> list[LeakEvent]:
+    statement = select(LeakEvent).where(LeakEvent.leak_id == leak_id)
+    return list(session.exec(statement.order_by(col(LeakEvent.at), col(LeakEvent.id))))

@@ -1,0 +1,115 @@
+"""Fixtures: a fresh database per test on each back end, a settable clock, and an API client
+with keys for every role."""
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from api.app import create_app
+from service.settings import Settings
+from storage import migrate
+from storage.db import make_engine
+from tests.api_client import Api
+
+POSTGRES_URL = os.environ.get(
+    "LEAKSENTINEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("LEAKSENTINEL_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+class Clock:
+    """Server time under the test's control; starts at the real present."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A database migrated to head once per run; each test gets a copy (CREATE ... TEMPLATE)."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except OperationalError:
+        if REQUIRE_POSTGRES:
+            raise
+        yield None
+        return
+    name = f"ls_template_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+    migrate.upgrade_to_head(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_template: str | None
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leaksentinel.db'}"
+        return
+    if postgres_template is None:
+        pytest.skip("PostgreSQL is not reachable at LEAKSENTINEL_TEST_POSTGRES_URL")
+    name = f"ls_test_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def bootstrap_key() -> str:
+    return "lsk_bootstrap_" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, bootstrap_key: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        bootstrap_admin_key=bootstrap_key,
+        max_upload_bytes=2 * 1024 * 1024,
+        max_image_pixels=4_000_000,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient, bootstrap_key: str, clock: Clock) -> Api:
+    return Api(client, bootstrap_key, clock)

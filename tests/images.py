@@ -1,0 +1,40 @@
+"""Synthetic photographs for tests: deterministic per seed, structured like a real picture
+(smooth shading, edges, objects), and far apart in every fingerprint from other seeds."""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    width, height = size
+    # Smooth colour field: coarse random grid upsampled, like sky, walls and lighting.
+    coarse = rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+    base = Image.fromarray(coarse, "RGB").resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(base)
+    for _ in range(14):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        w, h = rng.integers(width // 10, width // 2), rng.integers(height // 10, height // 2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        box = (int(x0), int(y0), int(x0 + w), int(y0 + h))
+        if rng.random() < 0.5:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.rectangle(box, fill=colour)
+    noise = rng.normal(0, 6, size=(height, width, 3))
+    pixels = np.clip(np.asarray(base, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        options.setdefault("quality", 90)
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def jpeg(seed: int, size: tuple[int, int] = (640, 480), quality: int = 90) -> bytes:
+    return encode(photo(seed, size), "JPEG", quality=quality)
