@@ -1,0 +1,80 @@
+"""Runs the real `leaksentinel serve` in a child process, for tests that restart or kill it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+
+CLI = str(Path(sys.executable).with_name("leaksentinel"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        # A file, not a pipe: a pipe nobody drains would block the server once it fills.
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError("server did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushing; what survives was on disk."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def running(env: Mapping[str, str], log_path: Path) -> Iterator[Server]:
+    server = Server(env, log_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
