@@ -106,7 +106,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(settings, clock=clock), raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 

@@ -101,16 +101,18 @@ def test_first_source_is_earliest_publisher_across_pages(api: Api, clock: Clock)
         account="insider_cars",
     )
     clock.advance(timedelta(minutes=3))
-    api.sighting(
-        encode(photo(1).resize((320, 240))), page_url="https://forum.example.org/t/9"
-    )
+    api.sighting(encode(photo(1).resize((320, 240))), page_url="https://forum.example.org/t/9")
 
     [leak] = api.leaks()
     assert leak["sightings_count"] == 3
     assert leak["first_source"]["domain"] == "origin-media.example"
     assert leak["first_source"]["account"] == "insider_cars"
     assert leak["first_seen_at"] == published.isoformat().replace("+00:00", "Z")
-    assert leak["domains"] == ["aggregator.example.net", "forum.example.org", "origin-media.example"]
+    assert leak["domains"] == [
+        "aggregator.example.net",
+        "forum.example.org",
+        "origin-media.example",
+    ]
     detail = api.leak(leak["id"])
     assert [s["domain"] for s in detail["sightings"]] == [
         "origin-media.example",
