@@ -1,0 +1,74 @@
+"""The `leaksentinel` command: keys issued, listed and revoked; fingerprint errors."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from service.settings import Settings
+from tests.server import CLI
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_key_works_is_listed_without_secret_and_dies_when_revoked(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"LEAKSENTINEL_DATABASE_URL": database_url, "LEAKSENTINEL_DATA_DIR": str(tmp_path)}
+    created = _cli("keys", "create", "--role", "security", "--name", "mei", env=env)
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("lsk_")
+
+    listed = _cli("keys", "list", env=env).stdout
+    assert "security" in listed and "mei" in listed and secret not in listed
+    key_id = listed.split()[0]
+
+    settings = Settings(_env_file=None, database_url=database_url, data_dir=tmp_path)  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/v1/leaks", headers=headers).status_code == 200
+        assert _cli("keys", "revoke", key_id, env=env).returncode == 0
+        assert client.get("/v1/leaks", headers=headers).status_code == 401
+
+
+def test_cli_refuses_unknown_role(tmp_path: Path) -> None:
+    result = _cli(
+        "keys",
+        "create",
+        "--role",
+        "owner",
+        "--name",
+        "x",
+        env={"LEAKSENTINEL_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert "owner" in result.stderr
+
+
+def test_fingerprint_of_a_text_file_fails_with_a_clear_message(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    result = _cli("fingerprint", str(text), env={})
+    assert result.returncode == 2
+    assert "not a JPEG, PNG, WebP or GIF" in result.stderr
+
+
+def test_bootstrap_key_is_created_only_while_no_key_exists(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"LEAKSENTINEL_DATABASE_URL": database_url, "LEAKSENTINEL_DATA_DIR": str(tmp_path)}
+    assert _cli("keys", "create", "--role", "admin", "--name", "first", env=env).returncode == 0
+    late = "lsk_late_bootstrap_" + "x" * 24
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, data_dir=tmp_path, bootstrap_admin_key=late
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/v1/keys", headers={"Authorization": f"Bearer {late}"})
+    assert response.status_code == 401
