@@ -74,9 +74,7 @@ def main() -> None:
     print(f"\n{'copy':<12}{'recall (either algorithm within threshold)':>44}")
     for name, versions in copies.items():
         hits = [
-            any(
-                int((orig[alg] != copy[alg]).sum()) <= thresholds[alg] for alg in ALGORITHM_BITS
-            )
+            any(int((orig[alg] != copy[alg]).sum()) <= thresholds[alg] for alg in ALGORITHM_BITS)
             for orig, copy in zip(originals, versions, strict=True)
         ]
         print(f"{name:<12}{np.mean(hits):>44.3f}")

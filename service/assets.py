@@ -14,8 +14,7 @@ from service.errors import AssetNotFound, DuplicateAsset, InvalidFingerprint, In
 from service.fingerprints import Fingerprint
 from service.imaging import decode
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
-from service.runtime import Runtime
-from storage.db import after_commit
+from service.runtime import Runtime, change_index
 from storage.models import Asset, AssetFingerprint
 from storage.repositories import assets as assets_repo
 
@@ -84,7 +83,7 @@ def _store(
         product=asset.product,
     )
     asset_id, frozen = asset.id, tuple(prints)
-    after_commit(session, lambda: runtime.index.put(asset_id, frozen))
+    change_index(runtime, session, lambda index: index.put(asset_id, frozen))
     return asset
 
 
@@ -162,7 +161,7 @@ def update_asset(
     if change.retire and asset.status != RETIRED:
         changed["status"] = RETIRED
         asset.status = RETIRED
-        after_commit(session, lambda: runtime.index.remove(asset_id))
+        change_index(runtime, session, lambda index: index.remove(asset_id))
     if changed:
         asset.updated_at = runtime.clock()
         session.add(asset)

@@ -1,12 +1,14 @@
 """The long-lived parts one process shares: settings, database, match index, blob store, clock."""
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from service import keys
 from service.fingerprints import Fingerprint
@@ -14,8 +16,16 @@ from service.index import MatchIndex
 from service.settings import Settings
 from storage import migrate
 from storage.blobs import BlobStore
-from storage.db import SessionFactory, make_engine, make_session_factory, ping, transaction
+from storage.db import (
+    SessionFactory,
+    after_commit,
+    make_engine,
+    make_session_factory,
+    ping,
+    transaction,
+)
 from storage.repositories import assets as assets_repo
+from storage.repositories import index_state
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -31,7 +41,13 @@ class Runtime:
     blobs: BlobStore
     index: MatchIndex = field(default_factory=MatchIndex)
     clock: Clock = utcnow
-    index_loaded: bool = False
+    # The database generation the index reflects; -1 until loaded.
+    index_generation: int = -1
+    index_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def index_loaded(self) -> bool:
+        return self.index_generation >= 0
 
     @property
     def max_distance(self) -> dict[str, int]:
@@ -60,17 +76,40 @@ def start(runtime: Runtime) -> None:
 
 
 def load_index(runtime: Runtime) -> None:
-    with runtime.sessions() as session:
+    with runtime.index_lock, runtime.sessions() as session:
+        # Read before the rows: a write landing in between only causes one more reload later.
+        generation = index_state.current(session)
         runtime.index.replace_all(
             (row.asset_id, Fingerprint(row.algorithm, row.variant, row.bits))
             for row in assets_repo.active_fingerprints(session)
         )
-    runtime.index_loaded = True
+        runtime.index_generation = generation
     log.info(
         "match index loaded: %d assets, %d fingerprints",
         runtime.index.asset_count,
         len(runtime.index),
     )
+
+
+def ensure_current_index(runtime: Runtime, session: Session) -> None:
+    """Reloads the index if any process changed the assets since it was loaded: one primary-key
+    read per call, so every replica matches against the same assets."""
+    if index_state.current(session) != runtime.index_generation:
+        load_index(runtime)
+
+
+def change_index(runtime: Runtime, session: Session, change: Callable[[MatchIndex], None]) -> None:
+    """Announces an asset change to every process and applies it to this one once committed,
+    so the asset is matchable here at once without a reload."""
+    generation = index_state.bump(session)
+
+    def apply() -> None:
+        with runtime.index_lock:
+            change(runtime.index)
+            if runtime.index_generation == generation - 1:
+                runtime.index_generation = generation
+
+    after_commit(session, apply)
 
 
 def close(runtime: Runtime) -> None:

@@ -10,7 +10,7 @@ from service.actors import Actor
 from service.errors import InvalidInput
 from service.imaging import decode
 from service.matching import find_matches
-from service.runtime import Runtime
+from service.runtime import Runtime, ensure_current_index
 from service.urls import checked_url, domain_of
 from storage.models import Sighting
 from storage.repositories import sightings as sightings_repo
@@ -65,6 +65,7 @@ def submit_image(
     # The bytes are on disk before the row that names them can commit.
     runtime.blobs.put(image.sha256, data)
     sightings_repo.add(session, sighting)
+    ensure_current_index(runtime, session)
     for match in find_matches(
         runtime.index, fingerprints.compute(image.pixels), runtime.max_distance
     ):

@@ -1,5 +1,7 @@
 """Alembic, driven from code: bring a database to the head revision, or report where it is."""
 
+import logging
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Alembic announces its dialect at INFO on every context; readiness probes would repeat it forever.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def _config(engine: Engine) -> Config:
@@ -22,13 +27,15 @@ def upgrade_to_head(engine: Engine) -> None:
     command.upgrade(_config(engine), "head")
 
 
+@cache
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        context = MigrationContext.configure(conn, opts={"as_sql": False})
+        return context.get_current_revision()
 
 
 def is_at_head(engine: Engine) -> bool:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 19:44:04.765522
+Create Date: 2026-11-22 19:59:26.129267
 """
 from collections.abc import Sequence
 
@@ -51,6 +51,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_events_actor_key_id'), ['actor_key_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
 
+    index_state = op.create_table('index_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('generation', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.bulk_insert(index_state, [{'id': 1, 'generation': 0}])
     op.create_table('assets',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
@@ -205,6 +211,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assets_product'))
 
     op.drop_table('assets')
+    op.drop_table('index_state')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
         batch_op.drop_index(batch_op.f('ix_audit_events_actor_key_id'))
