@@ -115,7 +115,7 @@ def fingerprint(image: Path) -> None:
         "height": decoded.height,
         "fingerprints": [
             {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
-            for f in fingerprints.compute(decoded.pixels)
+            for f in fingerprints.fingerprint_asset(decoded.pixels)
         ],
     }
     json.dump(result, sys.stdout, indent=2)

@@ -100,7 +100,7 @@ def register_from_image(
         )
     asset = _new_asset(actor, draft, "upload")
     asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
-    return _store(runtime, session, actor, asset, fingerprints.compute(image.pixels))
+    return _store(runtime, session, actor, asset, fingerprints.fingerprint_asset(image.pixels))
 
 
 def register_from_fingerprints(

@@ -55,6 +55,25 @@ def _pack(bit_vector: np.ndarray) -> bytes:
     return bytes(np.packbits(np.asarray(bit_vector, dtype=np.uint8).ravel()))
 
 
+@dataclass(frozen=True)
+class SightingPrints:
+    """What a found image is searched with: its fingerprints, and whether it carries too little
+    information to match on its own."""
+
+    fingerprints: tuple[Fingerprint, ...]
+    low_information: bool = False
+
+
+def fingerprint_asset(pixels: Image.Image) -> list[Fingerprint]:
+    """Every fingerprint registered for an asset."""
+    return compute(pixels)
+
+
+def fingerprint_sighting(pixels: Image.Image) -> SightingPrints:
+    """Every fingerprint a found image is searched with."""
+    return SightingPrints(tuple(compute(pixels)))
+
+
 def compute(pixels: Image.Image) -> list[Fingerprint]:
     """Every fingerprint of one decoded RGB image. The hex of `phash` equals `str(imagehash.phash)`."""
     phash = imagehash.phash(pixels)

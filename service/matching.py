@@ -1,11 +1,12 @@
 """Turning index hits into one verdict per asset: which assets a found image shows, how surely."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from service.fingerprints import Fingerprint
+from service.fingerprints import SightingPrints
 from service.index import Hit, MatchIndex
+from service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,25 @@ def _score(hit: Hit) -> float:
     return round(1.0 - hit.distance / hit.size, 4)
 
 
+@dataclass(frozen=True)
+class MatchPolicy:
+    """The thresholds a match must meet, from settings."""
+
+    max_distance: Mapping[str, int]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MatchPolicy":
+        return cls({"pdq": settings.pdq_max_distance, "phash": settings.phash_max_distance})
+
+
 def find_matches(
-    index: MatchIndex,
-    fingerprints: Iterable[Fingerprint],
-    max_distance: Mapping[str, int],
+    index: MatchIndex, prints: SightingPrints, policy: MatchPolicy
 ) -> list[AssetMatch]:
     """An asset matches when any algorithm finds one of its fingerprints within that
     algorithm's threshold; the best-scoring pair is kept as the evidence."""
     best: dict[UUID, AssetMatch] = {}
-    for fingerprint in fingerprints:
-        threshold = max_distance.get(fingerprint.algorithm)
+    for fingerprint in prints.fingerprints:
+        threshold = policy.max_distance.get(fingerprint.algorithm)
         if threshold is None:
             continue
         for hit in index.search(fingerprint, threshold):

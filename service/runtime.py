@@ -13,6 +13,7 @@ from sqlmodel import Session
 from service import keys
 from service.fingerprints import Fingerprint
 from service.index import MatchIndex
+from service.matching import MatchPolicy
 from service.settings import Settings
 from storage import migrate
 from storage.blobs import BlobStore
@@ -50,8 +51,8 @@ class Runtime:
         return self.index_generation >= 0
 
     @property
-    def max_distance(self) -> dict[str, int]:
-        return {"pdq": self.settings.pdq_max_distance, "phash": self.settings.phash_max_distance}
+    def policy(self) -> MatchPolicy:
+        return MatchPolicy.from_settings(self.settings)
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

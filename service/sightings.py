@@ -66,8 +66,7 @@ def submit_image(
     runtime.blobs.put(image.sha256, data)
     sightings_repo.add(session, sighting)
     ensure_current_index(runtime, session)
-    for match in find_matches(
-        runtime.index, fingerprints.compute(image.pixels), runtime.max_distance
-    ):
+    prints = fingerprints.fingerprint_sighting(image.pixels)
+    for match in find_matches(runtime.index, prints, runtime.policy):
         leaks.record_match(session, sighting, match)
     return sighting

@@ -2,11 +2,11 @@
 
 from uuid import uuid4
 
-from service.fingerprints import Fingerprint
+from service.fingerprints import Fingerprint, SightingPrints
 from service.index import MatchIndex
-from service.matching import find_matches
+from service.matching import MatchPolicy, find_matches
 
-THRESHOLDS = {"pdq": 31, "phash": 10}
+POLICY = MatchPolicy({"pdq": 31, "phash": 10})
 
 
 def fp(algorithm: str, value: int, variant: str = "original") -> Fingerprint:
@@ -41,7 +41,7 @@ def test_best_pair_per_asset_is_kept_with_its_variant() -> None:
     index, near, far = MatchIndex(), uuid4(), uuid4()
     index.put(near, [fp("phash", 0b1, "original"), fp("phash", 0b0, "flip")])
     index.put(far, [fp("phash", 0b111)])
-    matches = find_matches(index, [fp("phash", 0)], THRESHOLDS)
+    matches = find_matches(index, SightingPrints((fp("phash", 0),)), POLICY)
     assert [m.asset_id for m in matches] == [near, far]
     assert (matches[0].variant, matches[0].distance, matches[0].score) == ("flip", 0, 1.0)
 
