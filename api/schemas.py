@@ -84,6 +84,10 @@ class SightingReceipt(_FromRow):
     id: UUID
     sha256: str | None
     received_at: datetime
+    low_information: str | None = Field(
+        description="Set when the image itself carries too little to be matched against anything "
+        "(`tiny`, `near-uniform`, `text-only`); a property of this image, not of any asset."
+    )
 
 
 class LeakPatch(BaseModel):

@@ -8,9 +8,15 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, fingerprints
+from service import audit, fingerprints, values
 from service.actors import Actor
-from service.errors import AssetNotFound, DuplicateAsset, InvalidFingerprint, InvalidInput
+from service.errors import (
+    AssetNotFound,
+    DuplicateAsset,
+    ImageRejected,
+    InvalidFingerprint,
+    InvalidInput,
+)
 from service.fingerprints import Fingerprint
 from service.imaging import decode
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
@@ -37,27 +43,30 @@ class AssetChange:
     retire: bool = False
 
 
-def _require_aware(moment: datetime, field_name: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"{field_name} must carry a UTC offset, e.g. 2027-03-01T09:00:00+01:00")
-
-
 def _validated(runtime: Runtime, draft: AssetDraft) -> AssetDraft:
-    if not draft.name.strip() or not draft.product.strip():
+    name = values.text(draft.name, "name", max_length=300)
+    product = values.text(draft.product, "product", max_length=200)
+    if not name or not product:
         raise InvalidInput("an asset needs a non-empty name and product")
-    _require_aware(draft.embargo_until, "embargo_until")
-    if draft.embargo_until <= runtime.clock():
+    embargo_until = values.instant(draft.embargo_until, "embargo_until")
+    if embargo_until <= runtime.clock():
         raise InvalidInput("embargo_until is in the past: there is nothing left to protect")
-    return draft
+    tags = [values.text(t, "tag", max_length=100) for t in draft.tags]
+    notes = (
+        values.text(draft.notes, "notes", max_length=10_000, multiline=True)
+        if draft.notes
+        else None
+    )
+    return AssetDraft(name, product, embargo_until, tuple(t for t in tags if t), notes or None)
 
 
 def _new_asset(actor: Actor, draft: AssetDraft, source: str) -> Asset:
     return Asset(
-        name=draft.name.strip(),
-        product=draft.product.strip(),
+        name=draft.name,
+        product=draft.product,
         embargo_until=draft.embargo_until,
         source=source,
-        tags=[t.strip() for t in draft.tags if t.strip()],
+        tags=list(draft.tags),
         notes=draft.notes,
         created_by=actor.key_id,
     )
@@ -98,9 +107,15 @@ def register_from_image(
         raise DuplicateAsset(
             "this image is already registered as an active asset", str(existing.id)
         )
+    prints = fingerprints.fingerprint_asset(image.pixels)
+    if not prints:
+        raise ImageRejected(
+            "low_information",
+            "the image is too flat to be told apart from unrelated pictures; nothing would match it",
+        )
     asset = _new_asset(actor, draft, "upload")
     asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
-    return _store(runtime, session, actor, asset, fingerprints.fingerprint_asset(image.pixels))
+    return _store(runtime, session, actor, asset, prints)
 
 
 def register_from_fingerprints(
@@ -133,6 +148,10 @@ def list_assets(
     cursor: str | None = None,
     limit: int | None = None,
 ) -> Page[Asset]:
+    if status is not None and status not in (ACTIVE, RETIRED):
+        raise InvalidInput(f"unknown status {status!r}; known: {ACTIVE}, {RETIRED}")
+    if product is not None:
+        product = values.text(product, "product", max_length=200)
     size = clamp_limit(limit)
     rows = assets_repo.page(
         session, product=product, status=status, position=decode_cursor(cursor), limit=size + 1
@@ -153,11 +172,11 @@ def update_asset(
         raise AssetNotFound(f"no asset with id {asset_id}")
     changed: dict[str, str] = {}
     if change.embargo_until is not None:
-        _require_aware(change.embargo_until, "embargo_until")
+        embargo_until = values.instant(change.embargo_until, "embargo_until")
         if asset.status == RETIRED:
             raise InvalidInput("a retired asset's embargo cannot be moved")
-        changed["embargo_until"] = change.embargo_until.isoformat()
-        asset.embargo_until = change.embargo_until
+        changed["embargo_until"] = embargo_until.isoformat()
+        asset.embargo_until = embargo_until
     if change.retire and asset.status != RETIRED:
         changed["status"] = RETIRED
         asset.status = RETIRED

@@ -1,4 +1,9 @@
-"""Fingerprints as plain values, and the pure code that computes and compares them."""
+"""Fingerprints as plain values, and the pure pipeline that computes them from one decode.
+
+Every region that is fingerprinted (the whole image, a crop, a region found in a screenshot) is
+first reduced to a HASH_SIDE x HASH_SIDE grey square, once; PDQ and pHash are both computed from
+that square, so the two algorithms describe exactly the same pixels and can be required to agree.
+Both hashes use luma only, so working in grey loses nothing and makes colour shifts harmless."""
 
 from dataclasses import dataclass
 
@@ -7,11 +12,40 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
+from service import regions
 from service.errors import InvalidFingerprint
 
-# Bits per algorithm. Adding an algorithm means adding it here and in `compute`.
+# Bits per algorithm. A match needs every algorithm here to agree on one region and variant.
 ALGORITHM_BITS = {"pdq": 256, "phash": 64}
 ORIGINAL = "original"
+HASH_SIDE = 64  # PDQ reduces any input to 64x64 before its DCT; pHash needs 32x32
+# PDQ's quality is its gradient energy, 0-100; its authors treat hashes under 50 as unreliable.
+MIN_QUALITY = 50
+MIN_SIDE_PIXELS = 32  # smaller originals carry too little to tell one picture from another
+TEXT_SHARE = 0.6  # an image this dominated by one tone ...
+TEXT_STROKE_SHARE = 0.5  # ... whose other pixels are mostly thin strokes, is text, not a picture
+
+# The eight flips and right-angle rotations: name -> (quarter turns, mirrored first).
+DIHEDRAL = {
+    ORIGINAL: (0, False),
+    "rot90": (1, False),
+    "rot180": (2, False),
+    "rot270": (3, False),
+    "flip": (0, True),
+    "flip-rot90": (1, True),
+    "flip-rot180": (2, True),
+    "flip-rot270": (3, True),
+}
+# Asset crops: a leak cropped to between 70% and 100% of each side, anywhere, still lies within
+# a few percent of one of these windows: (scale, anchor steps across the slack). Names give the
+# scale and the anchor as shares of the slack, e.g. "crop70-25-100" (a quarter in, at the bottom).
+CROP_GRID = ((0.9, 3), (0.8, 3), (0.7, 5))
+# Cuts: the whole width or height less one edge band, as left by a caption bar or a frame that
+# region finding trimmed a little too far or not far enough. "cut-t10": top tenth removed.
+CUTS = (0.1, 0.2)
+# Sighting side: besides the regions found, one centre window, which drops the corners that a
+# small rotation fills with background.
+SIGHTING_CENTRE = 0.85
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +81,15 @@ class Fingerprint:
         return cls(algorithm, variant, bits)
 
 
+@dataclass(frozen=True)
+class SightingPrints:
+    """What a found image is searched with: one fingerprint per algorithm for each region, and
+    why, if so, the image carries too little information to be matched at all."""
+
+    fingerprints: tuple[Fingerprint, ...]
+    low_information: str | None = None
+
+
 def hamming(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
@@ -55,30 +98,109 @@ def _pack(bit_vector: np.ndarray) -> bytes:
     return bytes(np.packbits(np.asarray(bit_vector, dtype=np.uint8).ravel()))
 
 
-@dataclass(frozen=True)
-class SightingPrints:
-    """What a found image is searched with: its fingerprints, and whether it carries too little
-    information to match on its own."""
-
-    fingerprints: tuple[Fingerprint, ...]
-    low_information: bool = False
+def _square(grey: Image.Image, box: regions.Box | None = None) -> np.ndarray:
+    reduced = grey.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.BOX, box=box)
+    return np.asarray(reduced)
 
 
-def fingerprint_asset(pixels: Image.Image) -> list[Fingerprint]:
-    """Every fingerprint registered for an asset."""
-    return compute(pixels)
-
-
-def fingerprint_sighting(pixels: Image.Image) -> SightingPrints:
-    """Every fingerprint a found image is searched with."""
-    return SightingPrints(tuple(compute(pixels)))
-
-
-def compute(pixels: Image.Image) -> list[Fingerprint]:
-    """Every fingerprint of one decoded RGB image. The hex of `phash` equals `str(imagehash.phash)`."""
-    phash = imagehash.phash(pixels)
-    pdq_bits, _quality = pdqhash.compute(np.asarray(pixels))
-    return [
-        Fingerprint("pdq", ORIGINAL, _pack(pdq_bits)),
-        Fingerprint("phash", ORIGINAL, _pack(phash.hash)),
+def _hash(square: np.ndarray, variant: str) -> tuple[list[Fingerprint], int]:
+    """Both algorithms over one HASH_SIDE grey square, and PDQ's quality for it."""
+    # PDQ takes RGB and reduces it to luma; three equal planes give it back the grey exactly.
+    pdq_bits, quality = pdqhash.compute(np.repeat(square[:, :, None], 3, axis=2))
+    # pHash's own first step is a 32x32 grey thumbnail; handing it one makes its resize a copy.
+    phash = imagehash.phash(Image.fromarray(square).reduce(2))
+    prints = [
+        Fingerprint("pdq", variant, _pack(pdq_bits)),
+        Fingerprint("phash", variant, _pack(phash.hash)),
     ]
+    return prints, int(quality)
+
+
+def _dihedral(square: np.ndarray, turns: int, mirrored: bool) -> np.ndarray:
+    return np.rot90(square[:, ::-1] if mirrored else square, k=-turns)
+
+
+def _crop_box(width: int, height: int, scale: float, ax: float, ay: float) -> regions.Box:
+    w, h = round(width * scale), round(height * scale)
+    left, top = round((width - w) * ax), round((height - h) * ay)
+    return left, top, left + w, top + h
+
+
+def _looks_like_text(square: np.ndarray) -> bool:
+    """One tone dominates and the rest is thin strokes: a screenshot of text, not a picture."""
+    grey = square // 32
+    dominant = grey == np.bincount(grey.ravel()).argmax()
+    others = ~dominant
+    if dominant.mean() < TEXT_SHARE or not others.any():
+        return False
+    # A stroke pixel touches the background on some side; the inside of an object does not.
+    touching = np.zeros_like(others)
+    touching[1:, :] |= dominant[:-1, :]
+    touching[:-1, :] |= dominant[1:, :]
+    touching[:, 1:] |= dominant[:, :-1]
+    touching[:, :-1] |= dominant[:, 1:]
+    return bool((touching & others).sum() / others.sum() >= TEXT_STROKE_SHARE)
+
+
+def fingerprint_asset(grey: Image.Image) -> list[Fingerprint]:
+    """Every fingerprint registered for an asset: its eight flips and rotations and its crops.
+    Variants too flat to be told apart (a crop of clear sky) are left out."""
+    prints: list[Fingerprint] = []
+    whole = _square(grey)
+    for name, (turns, mirrored) in DIHEDRAL.items():
+        hashed, quality = _hash(_dihedral(whole, turns, mirrored), name)
+        if quality >= MIN_QUALITY:
+            prints += hashed
+    for name, box in _asset_windows(grey.width, grey.height):
+        hashed, quality = _hash(_square(grey, box), name)
+        if quality >= MIN_QUALITY:
+            prints += hashed
+    return prints
+
+
+def _asset_windows(width: int, height: int) -> list[tuple[str, regions.Box]]:
+    windows = []
+    for scale, steps in CROP_GRID:
+        anchors = [i / (steps - 1) for i in range(steps)]
+        for ay in anchors:
+            for ax in anchors:
+                name = f"crop{round(scale * 100)}-{round(ax * 100)}-{round(ay * 100)}"
+                windows.append((name, _crop_box(width, height, scale, ax, ay)))
+    for cut in CUTS:
+        dx, dy = round(width * cut), round(height * cut)
+        percent = round(cut * 100)
+        windows += [
+            (f"cut-t{percent}", (0, dy, width, height)),
+            (f"cut-b{percent}", (0, 0, width, height - dy)),
+            (f"cut-l{percent}", (dx, 0, width, height)),
+            (f"cut-r{percent}", (0, 0, width - dx, height)),
+        ]
+    return windows
+
+
+def region_label(box: regions.Box, width: int, height: int) -> str:
+    """A region as shares of the image's width and height, e.g. `region:0.100,0.250,0.900,1.000`."""
+    return "region:" + ",".join(
+        f"{v / s:.3f}" for v, s in zip(box, (width, height, width, height), strict=True)
+    )
+
+
+def fingerprint_sighting(grey: Image.Image, width: int, height: int) -> SightingPrints:
+    """Every fingerprint a found image is searched with: the whole image, the picture found inside
+    a frame (screenshot, caption, letterbox), rectangles pasted into it, and a centre window.
+    An image too small, flat or text-like to tell apart from others is not searched at all."""
+    if min(width, height) < MIN_SIDE_PIXELS:
+        return SightingPrints((), "tiny")
+    whole = _square(grey)
+    prints, quality = _hash(whole, ORIGINAL)
+    if quality < MIN_QUALITY:
+        return SightingPrints((), "near-uniform")
+    if _looks_like_text(whole):
+        return SightingPrints((), "text-only")
+    centre = _crop_box(grey.width, grey.height, SIGHTING_CENTRE, 0.5, 0.5)
+    for box in [centre, *(p.box for p in regions.propose(grey))]:
+        label = region_label(box, grey.width, grey.height)
+        hashed, quality = _hash(_square(grey, box), label)
+        if quality >= MIN_QUALITY:
+            prints += hashed
+    return SightingPrints(tuple(prints))

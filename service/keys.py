@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit
+from service import audit, values
 from service.actors import Actor, Role
 from service.errors import InvalidInput, KeyNotFound, NotAuthenticated
 from storage.models import ApiKey
@@ -22,7 +22,7 @@ def _digest(secret: str) -> str:
 
 
 def _new_row(name: str, role: Role, secret: str) -> ApiKey:
-    name = name.strip()
+    name = values.text(name, "name", max_length=200)
     if not name:
         raise InvalidInput("a key needs a name")
     return ApiKey(name=name, role=role.value, secret_hash=_digest(secret), prefix=secret[:12])

@@ -1,12 +1,12 @@
 """The leak decision and leak reports: opening and extending reports, reading them, triage."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit
+from service import audit, values
 from service.actors import SYSTEM, Actor
 from service.errors import InvalidInput, InvalidTransition, LeakNotFound
 from service.matching import AssetMatch
@@ -62,9 +62,9 @@ def record_match(session: Session, sighting: Sighting, match: AssetMatch) -> Non
             leak_id=leak_id,
             kind="leak" if leak_id else "post_embargo",
             score=match.score,
-            algorithm=match.algorithm,
             variant=match.variant,
-            distance=match.distance,
+            region=match.region,
+            distances=match.distances,
         ),
     )
 
@@ -127,6 +127,18 @@ def _summary_fields(row: LeakRow, domains: list[str]) -> dict[str, object]:
     }
 
 
+def _validated_filter(f: LeakFilter) -> LeakFilter:
+    if f.status is not None and f.status not in STATUSES:
+        raise InvalidInput(f"unknown status {f.status!r}; known: {', '.join(STATUSES)}")
+    return replace(
+        f,
+        product=values.text(f.product, "product", max_length=200) if f.product else f.product,
+        domain=values.text(f.domain, "domain", max_length=255).lower() if f.domain else f.domain,
+        since=values.instant(f.since, "since") if f.since else None,
+        until=values.instant(f.until, "until") if f.until else None,
+    )
+
+
 def list_leaks(
     session: Session,
     leak_filter: LeakFilter,
@@ -135,8 +147,7 @@ def list_leaks(
     limit: int | None = None,
 ) -> Page[LeakSummary]:
     """Newest activity first."""
-    if leak_filter.status is not None and leak_filter.status not in STATUSES:
-        raise InvalidInput(f"unknown status {leak_filter.status!r}; known: {', '.join(STATUSES)}")
+    leak_filter = _validated_filter(leak_filter)
     size = clamp_limit(limit)
     rows = leaks_repo.page(session, leak_filter, position=decode_cursor(cursor), limit=size + 1)
     more = len(rows) > size
@@ -167,9 +178,9 @@ def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
             received_at=s.received_at,
             score=m.score,
             sha256=s.sha256,
-            algorithm=m.algorithm,
             variant=m.variant,
-            distance=m.distance,
+            region=m.region,
+            distances=m.distances,
         )
         for s, m in leaks_repo.sightings_of(session, leak_id)
     ]
@@ -205,9 +216,17 @@ def update_leak(session: Session, actor: Actor, leak_id: UUID, change: LeakChang
     leak = leaks_repo.get(session, leak_id, for_update=True)
     if leak is None:
         raise LeakNotFound(f"no leak with id {leak_id}")
-    note = change.note.strip() if change.note else None
-    if note and len(note) > MAX_NOTE_LENGTH:
-        raise InvalidInput(f"a note may have at most {MAX_NOTE_LENGTH} characters")
+    note = (
+        values.text(change.note, "note", max_length=MAX_NOTE_LENGTH, multiline=True)
+        if change.note
+        else None
+    )
+    assignee = (
+        values.text(change.assignee, "assignee", max_length=200)
+        if change.assignee is not None
+        else None
+    )
+    change = replace(change, assignee=assignee)
     new_status = leak.status
     if change.status is not None and change.status != leak.status:
         if change.status not in STATUSES:

@@ -1,30 +1,28 @@
-"""Turning index hits into one verdict per asset: which assets a found image shows, how surely."""
+"""Turning index hits into one verdict per asset: which assets a found image shows, how surely,
+and through which asset variant and which region of the found image."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from service.fingerprints import SightingPrints
-from service.index import Hit, MatchIndex
+from service.fingerprints import ALGORITHM_BITS, SightingPrints
+from service.index import MatchIndex
 from service.settings import Settings
 
 
 @dataclass(frozen=True)
 class AssetMatch:
     asset_id: UUID
-    score: float  # similarity of the closest fingerprint pair, 1.0 for identical bits
-    algorithm: str
-    variant: str
-    distance: int
-
-
-def _score(hit: Hit) -> float:
-    return round(1.0 - hit.distance / hit.size, 4)
+    score: float
+    variant: str  # the registered variant that matched, e.g. "flip" or "crop70-lt"
+    region: str  # the part of the found image that matched: "original" or "region:..."
+    distances: dict[str, int]
 
 
 @dataclass(frozen=True)
 class MatchPolicy:
-    """The thresholds a match must meet, from settings."""
+    """A region of the found image matches an asset variant when every algorithm is within its
+    threshold on that same pair: one algorithm's chance collision is never enough."""
 
     max_distance: Mapping[str, int]
 
@@ -33,19 +31,25 @@ class MatchPolicy:
         return cls({"pdq": settings.pdq_max_distance, "phash": settings.phash_max_distance})
 
 
+def score(distances: Mapping[str, int]) -> float:
+    """Mean similarity over the algorithms, 1.0 for identical bits, about 0.5 for unrelated images."""
+    similarity = [1 - distances[a] / bits for a, bits in ALGORITHM_BITS.items()]
+    return round(sum(similarity) / len(similarity), 4)
+
+
 def find_matches(
     index: MatchIndex, prints: SightingPrints, policy: MatchPolicy
 ) -> list[AssetMatch]:
-    """An asset matches when any algorithm finds one of its fingerprints within that
-    algorithm's threshold; the best-scoring pair is kept as the evidence."""
+    by_region: dict[str, dict[str, bytes]] = {}
+    for fp in prints.fingerprints:
+        by_region.setdefault(fp.variant, {})[fp.algorithm] = fp.bits
     best: dict[UUID, AssetMatch] = {}
-    for fingerprint in prints.fingerprints:
-        threshold = policy.max_distance.get(fingerprint.algorithm)
-        if threshold is None:
+    for region, query in by_region.items():
+        if set(query) != set(ALGORITHM_BITS):
             continue
-        for hit in index.search(fingerprint, threshold):
+        for hit in index.search(query, policy.max_distance):
             candidate = AssetMatch(
-                hit.asset_id, _score(hit), hit.algorithm, hit.variant, hit.distance
+                hit.asset_id, score(hit.distances), hit.variant, region, hit.distances
             )
             current = best.get(hit.asset_id)
             if current is None or candidate.score > current.score:

@@ -50,9 +50,14 @@ class SightingEntry(_Report):
     received_at: datetime
     score: float
     sha256: str | None
-    algorithm: str = Field(description="The algorithm whose fingerprint matched best.")
-    variant: str = Field(description="The registered variant that matched.")
-    distance: int
+    variant: str = Field(
+        description="The registered variant that matched, e.g. `flip`, `crop70-lt`."
+    )
+    region: str = Field(
+        description="The part of the found image that matched: `original`, or "
+        "`region:left,top,right,bottom` as shares of its width and height."
+    )
+    distances: dict[str, int] = Field(description="Hamming distance per algorithm.")
 
 
 class HistoryEntry(_Report):

@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     # Largest Hamming distance at which one algorithm's fingerprints count as the same picture.
     # PDQ's 31 is the operating point its authors publish; 10 is the customary pHash cut-off.
     # Issue 3 recalibrates both on bench/robustness.py.
-    pdq_max_distance: int = Field(default=31, ge=0, le=256)
-    phash_max_distance: int = Field(default=10, ge=0, le=64)
+    pdq_max_distance: int = Field(default=80, ge=0, le=256)
+    phash_max_distance: int = Field(default=16, ge=0, le=64)
 
     log_level: str = "INFO"
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from service import fingerprints, leaks
+from service import fingerprints, leaks, values
 from service.actors import Actor
 from service.errors import InvalidInput
 from service.imaging import decode
@@ -17,7 +17,6 @@ from storage.repositories import sightings as sightings_repo
 
 # Crawler clocks drift; a claimed publication time further ahead than this is refused.
 CLOCK_SKEW = timedelta(minutes=5)
-MAX_ACCOUNT_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -32,20 +31,16 @@ def _new_sighting(runtime: Runtime, actor: Actor, source: SightingSource) -> Sig
     page_url = checked_url(source.page_url, "page_url")
     image_url = checked_url(source.image_url, "image_url") if source.image_url else None
     received_at = runtime.clock()
-    if source.found_at is not None:
-        if source.found_at.tzinfo is None:
-            raise InvalidInput("found_at must carry a UTC offset")
-        if source.found_at > received_at + CLOCK_SKEW:
-            raise InvalidInput("found_at is in the future")
-    account = source.account.strip() if source.account else None
-    if account and len(account) > MAX_ACCOUNT_LENGTH:
-        raise InvalidInput(f"account is longer than {MAX_ACCOUNT_LENGTH} characters")
+    found_at = values.instant(source.found_at, "found_at") if source.found_at else None
+    if found_at is not None and found_at > received_at + CLOCK_SKEW:
+        raise InvalidInput("found_at is in the future")
+    account = values.text(source.account, "account", max_length=300) if source.account else None
     return Sighting(
         page_url=page_url,
         image_url=image_url,
         domain=domain_of(page_url),
         account=account or None,
-        found_at=source.found_at,
+        found_at=found_at,
         received_at=received_at,
         crawler_key_id=actor.key_id,
     )
@@ -66,7 +61,8 @@ def submit_image(
     runtime.blobs.put(image.sha256, data)
     sightings_repo.add(session, sighting)
     ensure_current_index(runtime, session)
-    prints = fingerprints.fingerprint_sighting(image.pixels)
+    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    sighting.low_information = prints.low_information
     for match in find_matches(runtime.index, prints, runtime.policy):
         leaks.record_match(session, sighting, match)
     return sighting

@@ -66,6 +66,8 @@ class Sighting(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     crawler_key_id: UUID | None = Field(default=None, foreign_key="api_keys.id")
     media_type: str | None = Field(default=None, max_length=40)
+    # Why the image could not be matched at all ("tiny", "near-uniform", "text-only"), if so.
+    low_information: str | None = Field(default=None, max_length=20)
     byte_size: int | None = None
     width: int | None = None
     height: int | None = None
@@ -99,9 +101,9 @@ class SightingMatch(SQLModel, table=True):
     leak_id: UUID | None = Field(default=None, foreign_key="leaks.id", index=True)
     kind: str = Field(max_length=20)  # "leak" or "post_embargo"
     score: float
-    algorithm: str = Field(max_length=20)
-    variant: str = Field(max_length=40)
-    distance: int
+    variant: str = Field(max_length=40)  # the asset variant that matched
+    region: str = Field(max_length=60)  # the part of the found image that matched
+    distances: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class LeakEvent(SQLModel, table=True):

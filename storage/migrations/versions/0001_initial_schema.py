@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 19:59:26.129267
+Create Date: 2026-11-22 20:13:32.842865
 """
 from collections.abc import Sequence
 
@@ -91,6 +91,7 @@ def upgrade() -> None:
     sa.Column('received_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('crawler_key_id', sa.Uuid(), nullable=True),
     sa.Column('media_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('low_information', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('byte_size', sa.Integer(), nullable=True),
     sa.Column('width', sa.Integer(), nullable=True),
     sa.Column('height', sa.Integer(), nullable=True),
@@ -160,9 +161,9 @@ def upgrade() -> None:
     sa.Column('leak_id', sa.Uuid(), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
-    sa.Column('algorithm', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('variant', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('distance', sa.Integer(), nullable=False),
+    sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('distances', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], ),
     sa.ForeignKeyConstraint(['leak_id'], ['leaks.id'], ),
     sa.ForeignKeyConstraint(['sighting_id'], ['sightings.id'], ),
