@@ -19,6 +19,7 @@ MAX_SIDE = 0.97  # ... and is visibly smaller than the whole image on some side
 MIN_EDGE_COVER = 0.55  # share of a rectangle's outline that must lie on edge pixels
 CANDIDATE_LINES = 8  # strongest vertical and horizontal lines considered per image
 MAX_RECTANGLES = 3
+BAND_SHARES = (0.14, 0.17)  # usual caption bar heights, as shares of the captioned image
 SPLIT_COVER = 0.8  # a straight line across this share of the image splits it (caption, split view)
 
 
@@ -150,6 +151,23 @@ def split_boxes(edges: Edges) -> list[Box]:
     return boxes
 
 
+def band_boxes(frame: Box | None, rows: int, cols: int) -> list[Box]:
+    """Where a caption bar was seen at the top or bottom, the picture without a bar of the usual
+    heights: trimming stops early when the caption's letters fill its rows, or runs on into a
+    picture whose edge has the bar's tone (snow under a white bar)."""
+    if frame is None:
+        return []
+    _, top, _, bottom = frame
+    boxes: list[Box] = []
+    for share in BAND_SHARES:
+        cut = round(rows * share)
+        if top > 0 and abs(cut - top) > 2:
+            boxes.append((0, cut, cols, rows))
+        if bottom < rows and abs(rows - cut - bottom) > 2:
+            boxes.append((0, 0, cols, rows - cut))
+    return boxes
+
+
 def propose(pixels: Image.Image) -> list[Proposal]:
     """Regions of `pixels` (grey) worth fingerprinting on their own, whole image excluded."""
     scale = ANALYSIS_SIDE / max(pixels.size)
@@ -177,8 +195,9 @@ def propose(pixels: Image.Image) -> list[Proposal]:
     frame = frame_box(grey)
     if frame is not None and worth_it(frame):
         proposals.append(Proposal(to_pixels(frame), "frame"))
+    found = [(box, "band") for box in band_boxes(frame, rows, cols)]
     edges = Edges.of(grey)
-    found = [(box, "split") for box in split_boxes(edges)]
+    found += [(box, "split") for box in split_boxes(edges)]
     found += [(box, "edges") for _cover, box in edge_boxes(edges)]
     for box, kind in found:
         if worth_it(box) and all(to_pixels(box) != p.box for p in proposals):

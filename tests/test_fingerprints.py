@@ -1,6 +1,7 @@
 """The pure hashing pipeline: pinned fingerprints, variants, regions, low information, limits."""
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
@@ -11,6 +12,7 @@ from service.fingerprints import (
     fingerprint_asset,
     fingerprint_sighting,
     hamming,
+    phash_bits,
 )
 from service.imaging import ImageLimits, decode
 from tests.images import encode, jpeg, photo
@@ -52,7 +54,16 @@ def test_phash_is_imagehash_phash_of_the_hashed_square() -> None:
 def test_asset_has_all_eight_flips_and_rotations_and_crops() -> None:
     variants = {variant for variant, _ in _asset(jpeg(4))}
     assert set(DIHEDRAL) <= variants
-    assert {"crop70-0-0", "crop70-50-50", "crop90-100-100", "cut-t10", "cut-r20"} <= variants
+    assert {
+        "crop70-0-0",
+        "crop70-50-50",
+        "crop85-100-0",
+        "crop90-100-100",
+        "cut-t10",
+        "cut-r20",
+        "tilt+4",
+        "tilt-4",
+    } <= variants
 
 
 def test_flipped_copy_equals_the_flip_variant() -> None:
@@ -161,3 +172,13 @@ PINNED = {
         "phash": "96967be35e5c0560",
     },
 }
+
+
+def test_phash_bits_equal_imagehash_phash() -> None:
+    images = [photo(seed, size=(32, 32)).convert("L") for seed in range(40)]
+    images += [
+        Image.linear_gradient("L").resize((32, 32)),
+        Image.radial_gradient("L").resize((32, 32)),
+    ]
+    for image in images:
+        assert (phash_bits(np.asarray(image)) == imagehash.phash(image).hash).all()

@@ -1,0 +1,457 @@
+"""The robustness benchmark's driver: the asset/distractor split, the worker pool, speed, main.
+
+How well LeakSentinel recognises leaked copies of registered photos, beside two baselines,
+measured on the real photographs in ../shared/bench-images (read in place, never copied):
+
+- The photos are split at random (sorted paths, seeded shuffle) into registered assets and
+  distractors, half each.
+- Every photo is put through a documented set of transforms (bench/transforms.py; each is a
+  pure, deterministic function of the picture and its file name that returns the file a crawler
+  would fetch): re-encodes, resizes, crops, flips, rotations, colour changes, blur, grayscale, a
+  caption bar, a social-media screenshot frame, an embed inside an unrelated photo, a watermark.
+- Three methods are measured in the same run through one loop (bench/methods.py):
+  LeakSentinel through its service entry points (decode, fingerprint_asset / fingerprint_sighting,
+  MatchIndex, find_matches with the thresholds in Settings), "pHash@10" (imagehash.phash of the
+  full decode, match within Hamming distance 10 of an asset's pHash) and "PDQ@31" (pdqhash of the
+  full decode, within 31).
+- Recall: per transform, the share of registered assets whose transformed copy finds that asset.
+- False leaks: every distractor, untransformed and transformed, is queried against all assets.
+  Printed: queries that matched anything, and matched (query, asset) pairs over all pairs, with
+  every wrong match (for LeakSentinel with the sighting region, asset variant and distances);
+  zero events are bounded by the rule of three (3 / pairs at 95%). The same is counted for
+  copies of registered photos matching a *different* asset.
+- Margin (bench/margin.py): for LeakSentinel, every such wrong pair's closest distance per
+  algorithm, and whether one single (sighting region, asset variant) pair is within k times
+  both thresholds at once, as the matching rule requires, for k = 1, 1.25, 1.5; and the rule's
+  per-pair false-positive rate: measured at k = 1, bounded, and extrapolated from a log-linear
+  fit over k = 1.1 ... 1.6.
+- Speed: images per second on the 6 largest photos, each fitted to a 1080p JPEG, for
+  LeakSentinel's sighting and asset fingerprinting against the baseline imagehash.phash on a
+  full decode (and pdqhash), in one process; the time of one find_matches against the index
+  holding every registered asset.
+
+Run from the repository root (the full run takes about 7 minutes on 2 cores):
+
+    .venv/bin/python -m bench.robustness [--images ../shared/bench-images] [--limit N]
+        [--workers N] [--seed 0] [--speed-loops 40] [--results bench/results]
+
+stdout is a markdown report that can be pasted into bench/README.md; progress goes to stderr.
+All numbers are also written to <results>/robustness.json, and an example sheet of every
+transform to <results>/robustness-transforms.png (bench/results/ is git-ignored).
+"""
+
+import argparse
+import functools
+import io
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image, ImageOps
+
+from bench.margin import RuleTable
+from bench.margin_report import report_estimate, report_margin
+from bench.methods import LeakSentinel, Method, make_methods, sighting_prints
+from bench.report import (
+    PhotoResult,
+    Run,
+    WrongMatch,
+    example_sheet,
+    report_false_leaks,
+    report_header,
+    report_recall,
+    report_speed,
+    report_transforms,
+)
+from bench.transforms import COPIES, full_decode, jpeg_bytes, make_copies
+from service.fingerprints import fingerprint_asset
+from service.imaging import decode
+from service.matching import MatchPolicy
+from service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPEED_IMAGES = 6  # the largest bench photos, by pixel area
+SPEED_FRAME = (1920, 1080)
+SPEED_QUALITY = 90
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool: enrolment of the assets, then one job per photo (all its copies, all methods)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # path relative to the image folder, e.g. "owner+repo/stem.jpg"
+    path: Path
+    host_path: Path  # the unrelated distractor photo for the embed
+    registered: bool
+
+
+@dataclass
+class _Worker:
+    methods: list[Method]
+    probe: LeakSentinel
+    rule: RuleTable
+    positions: dict[str, int]
+
+
+_WORKER: _Worker | None = None
+
+
+def thresholds() -> dict[str, int]:
+    """The matching rule's threshold per algorithm, from Settings."""
+    return dict(MatchPolicy.from_settings(Settings()).max_distance)
+
+
+def _enroll(path: Path) -> tuple[dict[str, Any], dict[str, float]]:
+    data = path.read_bytes()
+    records, seconds = {}, {}
+    for method in make_methods(Settings()):
+        started = time.perf_counter()
+        records[method.name] = method.enroll(data)
+        seconds[method.name] = time.perf_counter() - started
+    return records, seconds
+
+
+def _start_worker(enrolled: list[tuple[str, dict[str, Any]]]) -> None:
+    global _WORKER
+    methods = make_methods(Settings())
+    for key, records in enrolled:
+        for method in methods:
+            method.add(key, records[method.name])
+    probe = next(m for m in methods if isinstance(m, LeakSentinel))
+    rule = RuleTable([(key, records[probe.name]) for key, records in enrolled], thresholds())
+    _WORKER = _Worker(methods, probe, rule, {key: i for i, (key, _) in enumerate(enrolled)})
+
+
+def _query(
+    worker: _Worker, method: Method, job: Job, copy: tuple[str, bytes]
+) -> tuple[set[str], list[WrongMatch]]:
+    """The assets `method` detects in the copy (name, file), and each wrong one among them."""
+    name, data = copy
+    if method is worker.probe:
+        matches = worker.probe.matches(data)
+        found = {asset for asset, _ in matches}
+        wrong = [
+            WrongMatch(
+                method.name,
+                job.key,
+                name,
+                asset,
+                m.region,
+                m.variant,
+                {a: m.distances[a] for a in worker.rule.algorithms if a in m.distances},
+                m.score,
+            )
+            for asset, m in matches
+            if asset != job.key
+        ]
+    else:
+        found = method.query(data)
+        wrong = [WrongMatch(method.name, job.key, name, a) for a in sorted(found - {job.key})]
+    return found, wrong
+
+
+def _run_photo(job: Job) -> PhotoResult:
+    worker = _WORKER
+    assert worker is not None, "_start_worker must run first"
+    result = PhotoResult(job.key, job.registered)
+    data = job.path.read_bytes()
+    started = time.perf_counter()
+    copies = make_copies(job.key, data, full_decode(data), full_decode(job.host_path.read_bytes()))
+    result.transform_seconds = time.perf_counter() - started
+    result.method_seconds = {method.name: 0.0 for method in worker.methods}
+    searches_before = len(worker.probe.search_seconds)
+    own = worker.positions.get(job.key)
+    for name, copy in zip(COPIES, copies, strict=True):
+        result.found_own[name], result.found_other[name] = {}, {}
+        failed = False
+        for method in worker.methods:
+            started = time.perf_counter()
+            try:
+                found, wrong = _query(worker, method, job, (name, copy))
+            except Exception as exc:  # a rejected or broken file is a miss, and is reported
+                result.errors.append(f"{method.name} on {name}: {type(exc).__name__}: {exc}")
+                found, wrong = set(), []
+                failed |= method is worker.probe
+            result.method_seconds[method.name] += time.perf_counter() - started
+            result.found_own[name][method.name] = job.key in found
+            result.found_other[name][method.name] = len(found - {job.key})
+            result.wrong += wrong
+        if failed:
+            continue
+        prints = worker.probe.sight(copy)
+        reason = prints.low_information
+        result.low_information[name] = str(reason) if reason else None
+        result.margins[name] = worker.rule.measure(prints, own)
+    result.search_seconds = worker.probe.search_seconds[searches_before:]
+    return result
+
+
+def _pool_map(
+    workers: int,
+    function: Callable[[Any], Any],
+    items: Sequence[Any],
+    label: str,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> list[Any]:
+    """function over items in `workers` processes (in this one when workers == 1), in order,
+    reporting progress to stderr."""
+    results: list[Any] = []
+    started = time.perf_counter()
+    step = max(1, len(items) // 10)
+
+    def progress(done: int) -> None:
+        if done % step == 0 or done == len(items):
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (len(items) - done)
+            print(
+                f"  {label}: {done}/{len(items)}, {elapsed:.0f} s, ~{eta:.0f} s left",
+                file=sys.stderr,
+            )
+
+    if workers <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        for item in items:
+            results.append(function(item))
+            progress(len(results))
+        return results
+    with multiprocessing.Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        for result in pool.imap(function, items):
+            results.append(result)
+            progress(len(results))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed
+
+
+BASELINE_SPEED = "baseline imagehash.phash(Image.open(...)), full decode"
+SIGHTING_SPEED = "LeakSentinel sighting (decode + fingerprint_sighting)"
+ASSET_SPEED = "LeakSentinel asset (decode + fingerprint_asset)"
+PDQ_SPEED = "baseline pdqhash.compute on the full decode"
+Key = TypeVar("Key", bound=Hashable)
+
+
+def _pipelines(data: bytes) -> dict[str, Callable[[], object]]:
+    limits = Settings().image_limits
+    return {
+        BASELINE_SPEED: lambda: imagehash.phash(Image.open(io.BytesIO(data))),
+        SIGHTING_SPEED: lambda: sighting_prints(decode(data, limits)),
+        ASSET_SPEED: lambda: fingerprint_asset(decode(data, limits).pixels),
+        PDQ_SPEED: lambda: pdqhash.compute(np.asarray(full_decode(data))),
+    }
+
+
+def _interleaved_medians(actions: dict[Key, Callable[[], object]], loops: int) -> dict[Key, float]:
+    """The median seconds of each action over `loops` rounds (after two warm-up rounds), the
+    actions taking turns within each round, so that changes in the machine's load hit them alike."""
+    times: dict[Key, list[float]] = {key: [] for key in actions}
+    for round_ in range(loops + 2):
+        for key, action in actions.items():
+            started = time.perf_counter()
+            action()
+            if round_ >= 2:
+                times[key].append(time.perf_counter() - started)
+    return {key: statistics.median(seconds) for key, seconds in times.items()}
+
+
+def speed(
+    files: Sequence[Path], enrolled: list[tuple[str, dict[str, Any]]], loops: int
+) -> dict[str, Any]:
+    """Per pipeline, the time per image on 1080p JPEGs of the largest photos, one process; and
+    find_matches of each image's sighting against every asset."""
+    sources = sorted(files, key=lambda p: (_area(p), str(p)), reverse=True)[:SPEED_IMAGES]
+    frames: list[tuple[Path, str, bytes]] = []
+    for source in sources:
+        with Image.open(source) as image:
+            size = f"{image.width}x{image.height}"
+            frame = ImageOps.fit(image.convert("RGB"), SPEED_FRAME, Image.Resampling.LANCZOS)
+        frames.append((source, size, jpeg_bytes(frame, SPEED_QUALITY)))
+    medians = _interleaved_medians(
+        {
+            (i, name): action
+            for i, (_, _, data) in enumerate(frames)
+            for name, action in _pipelines(data).items()
+        },
+        loops,
+    )
+    leak_sentinel = LeakSentinel(Settings())
+    for key, records in enrolled:
+        leak_sentinel.add(key, records[leak_sentinel.name])
+    limits = Settings().image_limits
+    prints = [sighting_prints(decode(data, limits)) for _, _, data in frames]
+    searches = _interleaved_medians(
+        {i: functools.partial(leak_sentinel.search, p) for i, p in enumerate(prints)}, loops
+    )
+    names = list(_pipelines(frames[0][2]))
+    images: list[dict[str, Any]] = [
+        {
+            "image": f"{source.parent.name}/{source.name}",
+            "source_size": size,
+            "bytes": len(data),
+            "ms": {name: medians[(i, name)] * 1000 for name in names},
+            "sighting_fingerprints": len(prints[i].fingerprints),
+            "search_ms": searches[i] * 1000,
+        }
+        for i, (source, size, data) in enumerate(frames)
+    ]
+    baseline = [image["ms"][BASELINE_SPEED] for image in images]
+    pipelines = {}
+    for name in names:
+        ms = [image["ms"][name] for image in images]
+        pipelines[name] = {
+            "images_per_second": len(ms) / sum(ms) * 1000,
+            "mean_ms": sum(ms) / len(ms),
+            "aggregate_ratio": sum(baseline) / sum(ms),
+            "median_ratio": statistics.median(b / m for b, m in zip(baseline, ms, strict=True)),
+        }
+    return {
+        "frame": f"fitted to {SPEED_FRAME[0]}x{SPEED_FRAME[1]} (ImageOps.fit, Lanczos) and saved "
+        f"as JPEG q{SPEED_QUALITY}",
+        "loops": loops,
+        "baseline": BASELINE_SPEED,
+        "sighting": SIGHTING_SPEED,
+        "short": {
+            BASELINE_SPEED: "baseline pHash",
+            SIGHTING_SPEED: "LeakSentinel sighting",
+            ASSET_SPEED: "LeakSentinel asset",
+            PDQ_SPEED: "baseline PDQ",
+        },
+        "images": images,
+        "pipelines": pipelines,
+        "search_ms": statistics.median(searches.values()) * 1000,
+        "index_assets": len(enrolled),
+        "index_fingerprints": leak_sentinel.fingerprint_count,
+    }
+
+
+def _area(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.width * image.height
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def report(run: Run) -> dict[str, Any]:
+    """Prints the markdown report, section by section; returns every number in it."""
+    numbers: dict[str, Any] = {}
+    for section in (report_header, report_recall, report_false_leaks, report_margin):
+        numbers |= section(run)
+    numbers |= report_estimate(run, numbers["tail"])
+    numbers |= report_speed(run)
+    return numbers | report_transforms()
+
+
+def split(
+    files: Sequence[Path], root: Path, seed: int, limit: int | None
+) -> tuple[list[Job], list[str], list[str]]:
+    """Sorted paths, shuffled with `seed`, cut to `limit`; the first half registered."""
+    order = sorted(files)
+    random.Random(seed).shuffle(order)
+    if limit is not None:
+        order = order[:limit]
+    half = len(order) // 2
+    keys = {path: path.relative_to(root).as_posix() for path in order}
+    assets = sorted(keys[p] for p in order[:half])
+    distractors = sorted(keys[p] for p in order[half:])
+    by_key = {key: path for path, key in keys.items()}
+    jobs = []
+    for key in sorted(keys.values()):
+        hosts = [d for d in distractors if d != key]
+        host = random.Random(f"host|{key}").choice(hosts)
+        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets)))
+    return jobs, assets, distractors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images")
+    parser.add_argument("--limit", type=int, default=None, help="use only N photos (at least 4)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the asset/distractor split")
+    parser.add_argument(
+        "--speed-loops", type=int, default=40, help="timed runs per speed image and pipeline"
+    )
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument("--examples", type=int, default=3, help="photos on the example sheet")
+    args = parser.parse_args()
+    if args.limit is not None and args.limit < 4:
+        parser.error("--limit must be at least 4")
+
+    started = time.perf_counter()
+    files = sorted(args.images.glob("*/*.jpg"))
+    if not files:
+        parser.error(f"no photos in {args.images}/*/*.jpg")
+    jobs, assets, distractors = split(files, args.images, args.seed, args.limit)
+    asset_jobs = [job for job in jobs if job.registered]
+    print(f"{len(jobs)} photos, {args.workers} workers", file=sys.stderr)
+
+    timings: dict[str, float] = {}
+    phase = time.perf_counter()
+    enrolments = _pool_map(args.workers, _enroll, [job.path for job in asset_jobs], "enrol")
+    enrolled = [
+        (job.key, records) for job, (records, _) in zip(asset_jobs, enrolments, strict=True)
+    ]
+    method_names = [m.name for m in make_methods(Settings())]
+    enrol_seconds = {
+        m: sum(seconds[m] for _, seconds in enrolments) / max(1, len(enrolments))
+        for m in method_names
+    }
+    timings["enrol"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    results: list[PhotoResult] = _pool_map(
+        args.workers, _run_photo, jobs, "queries", _start_worker, (enrolled,)
+    )
+    timings["queries"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    speeds = speed(files, enrolled, args.speed_loops)
+    timings["speed"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    args.results.mkdir(parents=True, exist_ok=True)
+    step = max(1, len(asset_jobs) // max(1, args.examples))
+    examples = [(job.key, job.path, job.host_path) for job in asset_jobs[::step][: args.examples]]
+    sheet = args.results / "robustness-transforms.png"
+    example_sheet(examples, sheet)
+    timings["examples"] = time.perf_counter() - phase
+    timings["total"] = time.perf_counter() - started
+
+    run = Run(
+        args,
+        assets,
+        distractors,
+        results,
+        method_names,
+        thresholds(),
+        timings,
+        enrol_seconds,
+        speeds,
+    )
+    numbers = report(run)
+    out = args.results / "robustness.json"
+    out.write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(f"\nNumbers written to {out}, example sheet to {sheet}.", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
