@@ -11,6 +11,7 @@ from service import keys
 from service.actors import Actor, Role
 from service.errors import NotAuthenticated
 from service.runtime import Runtime
+from storage.db import transaction
 
 
 class Forbidden(Exception):
@@ -29,13 +30,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
     """The request's one unit of work. Scope "function" makes the commit happen before the
     response is sent, so a 2xx always means the write is on disk."""
-    with runtime.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with transaction(runtime.sessions) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -100,6 +100,16 @@ def settings(database_url: str, tmp_path: Path, bootstrap_key: str) -> Settings:
 
 
 @pytest.fixture
+def server_env(database_url: str, tmp_path: Path, bootstrap_key: str) -> dict[str, str]:
+    """Environment for a real `leaksentinel serve` process on this test's database."""
+    return {
+        "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
+        "LEAKSENTINEL_DATABASE_URL": database_url,
+        "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": bootstrap_key,
+    }
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

@@ -13,14 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_asset_registered_on_one_replica_is_matched_by_another(
-    database_url: str, tmp_path: Path, bootstrap_key: str
+    server_env: dict[str, str], tmp_path: Path, bootstrap_key: str
 ) -> None:
-    env = {
-        "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
-        "LEAKSENTINEL_DATABASE_URL": database_url,
-        "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": bootstrap_key,
-    }
-    first, second = Server(env, tmp_path / "a.log"), Server(env, tmp_path / "b.log")
+    first, second = Server(server_env, tmp_path / "a.log"), Server(server_env, tmp_path / "b.log")
     first.start()
     second.start()
     try:

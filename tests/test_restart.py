@@ -12,14 +12,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_killed_server_keeps_acknowledged_writes_and_reloads_index(
-    database_url: str, tmp_path: Path, bootstrap_key: str
+    server_env: dict[str, str], tmp_path: Path, bootstrap_key: str
 ) -> None:
-    env = {
-        "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
-        "LEAKSENTINEL_DATABASE_URL": database_url,
-        "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": bootstrap_key,
-    }
-    server = Server(env, tmp_path / "server.log")
+    server = Server(server_env, tmp_path / "server.log")
     server.start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
