@@ -57,12 +57,13 @@ def submit_image(
     sighting.media_type = image.media_type
     sighting.byte_size = image.byte_size
     sighting.width, sighting.height = image.width, image.height
+    # CPU work first: on SQLite the INSERT below takes the write lock until the commit.
+    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    sighting.low_information = prints.low_information
     # The bytes are on disk before the row that names them can commit.
     runtime.blobs.put(image.sha256, data)
     sightings_repo.add(session, sighting)
     ensure_current_index(runtime, session)
-    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
-    sighting.low_information = prints.low_information
     for match in find_matches(runtime.index, prints, runtime.policy):
         leaks.record_match(session, sighting, match)
     return sighting
