@@ -6,6 +6,7 @@ that square, so the two algorithms describe exactly the same pixels and can be r
 Both hashes use luma only, so working in grey loses nothing and makes colour shifts harmless."""
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,23 +162,24 @@ def _looks_like_text(square: np.ndarray) -> bool:
 
 
 def fingerprint_asset(grey: Image.Image) -> list[Fingerprint]:
-    """Every fingerprint registered for an asset: its eight flips and rotations and its crops.
-    Variants too flat to be told apart (a crop of clear sky) are left out."""
+    """Every fingerprint registered for an asset: its eight flips and rotations, its crops and
+    its tilts. Variants too flat to be told apart (a crop of clear sky) are left out."""
     prints: list[Fingerprint] = []
-    whole = _square(grey)
-    for name, (turns, mirrored) in DIHEDRAL.items():
-        hashed, quality = _hash(_dihedral(whole, turns, mirrored), name)
-        if quality >= MIN_QUALITY:
-            prints += hashed
-    for name, box in _asset_windows(grey.width, grey.height):
-        hashed, quality = _hash(_square(grey, box), name)
-        if quality >= MIN_QUALITY:
-            prints += hashed
-    for degrees in TILTS:
-        hashed, quality = _hash(_tilted(grey, degrees), f"tilt{degrees:+g}")
+    for name, square in _asset_squares(grey):
+        hashed, quality = _hash(square, name)
         if quality >= MIN_QUALITY:
             prints += hashed
     return prints
+
+
+def _asset_squares(grey: Image.Image) -> Iterator[tuple[str, np.ndarray]]:
+    whole = _square(grey)
+    for name, (turns, mirrored) in DIHEDRAL.items():
+        yield name, _dihedral(whole, turns, mirrored)
+    for name, box in _asset_windows(grey.width, grey.height):
+        yield name, _square(grey, box)
+    for degrees in TILTS:
+        yield f"tilt{degrees:+g}", _tilted(grey, degrees)
 
 
 def _tilted(grey: Image.Image, degrees: float) -> np.ndarray:

@@ -34,8 +34,7 @@ def head_revision() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"as_sql": False})
-        return context.get_current_revision()
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def is_at_head(engine: Engine) -> bool:
