@@ -47,7 +47,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        per_path={"/v1/sightings/batch": settings.max_batch_bytes},
+    )
     problems.install(app)
     for module in (health, keys, assets, sightings, leaks):
         app.include_router(module.router)

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -69,3 +69,13 @@ MarketingActor = Annotated[Actor, Depends(_require(Role.MARKETING))]
 AssetReader = Annotated[Actor, Depends(_require(Role.MARKETING, Role.SECURITY))]
 CrawlerActor = Annotated[Actor, Depends(_require(Role.CRAWLER))]
 SecurityActor = Annotated[Actor, Depends(_require(Role.SECURITY))]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any unique string per logical request: a retry with the same key and body "
+        "gets the first answer again and stores nothing twice.",
+    ),
+]

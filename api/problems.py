@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Forbidden
 from service import errors
+from service.sightings import ItemProblem
 
 log = logging.getLogger(__name__)
 
@@ -25,31 +26,54 @@ _IMAGE_STATUS = {
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
+    body = _body(status, code, detail, **extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_of_class(kind: type[errors.DomainError], reason: str | None = None) -> int:
+    if issubclass(kind, errors.ImageRejected):
+        return _IMAGE_STATUS.get(reason or "", 422)
+    if issubclass(kind, errors.NotAuthenticated):
+        return 401
+    if issubclass(kind, errors.NotFound):
+        return 404
+    if issubclass(kind, errors.Conflict):
+        return 409
+    if issubclass(kind, errors.InvalidCursor):
+        return 400
+    return 422
+
+
+def _status_of(exc: errors.DomainError) -> int:
+    return _status_of_class(type(exc), getattr(exc, "reason", None))
+
+
+def _error_classes(
+    kind: type[errors.DomainError] = errors.DomainError,
+) -> dict[str, type[errors.DomainError]]:
+    found: dict[str, type[errors.DomainError]] = {kind.code: kind}
+    for sub in kind.__subclasses__():
+        found.update(_error_classes(sub))
+    return found
+
+
+def item_problem(item: ItemProblem) -> dict[str, Any]:
+    """A batch item's problem, shaped as the problem details a single request would get."""
+    kind = _error_classes().get(item.code, errors.DomainError)
+    status = _status_of_class(kind, item.reason)
+    extra = {"reason": item.reason} if item.reason else {}
+    return _body(status, item.code, item.detail, **extra)
+
+
+def _body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": f"urn:leaksentinel:problem:{code}",
         "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-def _status_of(exc: errors.DomainError) -> int:
-    match exc:
-        case errors.ImageRejected():
-            return _IMAGE_STATUS.get(exc.reason, 422)
-        case errors.NotAuthenticated():
-            return 401
-        case errors.NotFound():
-            return 404
-        case errors.Conflict():
-            return 409
-        case errors.InvalidCursor():
-            return 400
-        case _:
-            return 422
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,12 +1,14 @@
 """Request and response bodies of the HTTP API (leak reports reuse service.reports)."""
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.problems import item_problem
 from service.actors import Role
+from service.sightings import BatchResult, HashOnlySubmission, Receipt, SightingSource
 
 T = TypeVar("T")
 
@@ -78,16 +80,67 @@ class AssetPatch(BaseModel):
     status: Literal["retired"] | None = None
 
 
-class SightingReceipt(_FromRow):
-    """What a crawler learns: that the image was received. Never whether it matched."""
-
-    id: UUID
-    sha256: str | None
-    received_at: datetime
-    low_information: str | None = Field(
-        description="Set when the image itself carries too little to be matched against anything "
-        "(`tiny`, `near-uniform`, `text-only`); a property of this image, not of any asset."
+class BatchItemOut(BaseModel):
+    index: int = Field(description="Position in the manifest or the items list.")
+    filename: str | None = None
+    outcome: Literal["created", "duplicate", "rejected"]
+    receipt: Receipt | None = None
+    problem: dict[str, Any] | None = Field(
+        default=None, description="Problem details (RFC 9457), as a single request would get."
     )
+
+
+class BatchOut(BaseModel):
+    """One entry per item, in order; a rejected item changes nothing and spoils nothing."""
+
+    items: list[BatchItemOut]
+    created: int
+    duplicates: int
+    rejected: int
+
+    @classmethod
+    def of(cls, result: BatchResult) -> "BatchOut":
+        items = [
+            BatchItemOut(
+                index=i.index,
+                filename=i.filename,
+                outcome=i.outcome,
+                receipt=i.receipt,
+                problem=item_problem(i.problem) if i.problem else None,
+            )
+            for i in result.items
+        ]
+        return cls(
+            items=items,
+            created=result.created,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+        )
+
+
+class HashOnlyItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page_url: str = Field(description="The page the image was found on.")
+    image_url: str | None = None
+    found_at: AwareDatetime | None = Field(
+        default=None, description="Publication time, where the page states it."
+    )
+    account: str | None = Field(default=None, description="Publishing account or channel.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the image bytes, if known.")
+    fingerprints: list[FingerprintIn] = Field(
+        max_length=256,
+        description="As printed by `leaksentinel fingerprint --for sighting IMAGE`.",
+    )
+
+    def submission(self) -> HashOnlySubmission:
+        source = SightingSource(self.page_url, self.image_url, self.account, self.found_at)
+        prints = [(f.algorithm, f.variant, f.hex) for f in self.fingerprints]
+        return HashOnlySubmission(source, prints, self.sha256)
+
+
+class HashOnlyBatch(BaseModel):
+    items: list[HashOnlyItem] = Field(min_length=1)
 
 
 class LeakPatch(BaseModel):

@@ -3,6 +3,8 @@
 import json
 import logging
 import sys
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
@@ -10,9 +12,10 @@ from uuid import UUID
 import typer
 import uvicorn
 
-from service import fingerprints, keys
+from service import chain, fingerprints, keys, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
+from service.fingerprints import Fingerprint
 from service.imaging import decode
 from service.runtime import Runtime, open_runtime
 from service.settings import Settings
@@ -99,24 +102,62 @@ def keys_revoke(key_id: UUID) -> None:
     typer.echo(f"revoked {key_id}")
 
 
+class PrintsFor(StrEnum):
+    ASSET = "asset"
+    SIGHTING = "sighting"
+
+
 @app.command()
-def fingerprint(image: Path) -> None:
+def fingerprint(
+    image: Path,
+    for_: Annotated[
+        PrintsFor,
+        typer.Option(
+            "--for",
+            help="asset: the variants to register with POST /v1/assets/fingerprints. "
+            "sighting: an item for POST /v1/sightings/fingerprints (add page_url).",
+        ),
+    ] = PrintsFor.ASSET,
+) -> None:
     """Print an image's fingerprints as JSON: exactly what the server computes for it."""
     try:
-        decoded = decode(image.read_bytes(), Settings().image_limits)
+        data = image.read_bytes()
+        limits = Settings().image_limits
+        if for_ is PrintsFor.SIGHTING:
+            local = sightings.fingerprint_locally(data, limits)
+            result: dict[str, object] = {
+                "sha256": local.sha256,
+                "low_information": local.prints.low_information,
+                "fingerprints": _prints_json(local.prints.fingerprints),
+            }
+        else:
+            decoded = decode(data, limits)
+            result = {
+                "sha256": decoded.sha256,
+                "media_type": decoded.media_type,
+                "width": decoded.width,
+                "height": decoded.height,
+                "fingerprints": _prints_json(fingerprints.fingerprint_asset(decoded.pixels)),
+            }
     except OSError as exc:
         raise _fail(f"cannot read {image}: {exc.strerror}") from exc
     except DomainError as exc:
         raise _fail(exc.detail) from exc
-    result = {
-        "sha256": decoded.sha256,
-        "media_type": decoded.media_type,
-        "width": decoded.width,
-        "height": decoded.height,
-        "fingerprints": [
-            {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
-            for f in fingerprints.fingerprint_asset(decoded.pixels)
-        ],
-    }
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def _prints_json(prints: Iterable[Fingerprint]) -> list[dict[str, str]]:
+    return [{"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex} for f in prints]
+
+
+@app.command()
+def verify() -> None:
+    """Walk the database's sighting chain; exit 1 naming the first record altered or removed."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        report = chain.verify(session)
+    if report.fault is not None:
+        typer.echo(f"chain broken after {report.records} intact records: {report.fault}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"chain intact: {report.records} records, head {report.head_seq}")

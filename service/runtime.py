@@ -1,16 +1,19 @@
 """The long-lived parts one process shares: settings, database, match index, blob store, clock."""
 
 import logging
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from service import keys
+from service import chain, keys
 from service.fingerprints import Fingerprint
 from service.index import MatchIndex
 from service.matching import MatchPolicy
@@ -50,9 +53,16 @@ class Runtime:
     def index_loaded(self) -> bool:
         return self.index_generation >= 0
 
-    @property
+    @cached_property
     def policy(self) -> MatchPolicy:
         return MatchPolicy.from_settings(self.settings)
+
+    @cached_property
+    def cpu(self) -> ThreadPoolExecutor:
+        """Decoding and fingerprinting run here: bounded to the cores, so a burst of uploads
+        queues instead of making every request slow, and a batch is hashed on every core."""
+        workers = self.settings.fingerprint_workers or os.cpu_count() or 1
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint")
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -67,12 +77,16 @@ def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 
 def start(runtime: Runtime) -> None:
-    """Migrates, creates the bootstrap admin key if asked to, and loads the match index."""
+    """Migrates, creates the bootstrap admin key if asked to, chains any sightings stored before
+    the evidence chain existed, and loads the match index."""
     migrate.upgrade_to_head(runtime.engine)
     if runtime.settings.bootstrap_admin_key:
         with transaction(runtime.sessions) as session:
             if keys.bootstrap_admin(session, runtime.settings.bootstrap_admin_key):
                 log.info("created the bootstrap admin key")
+    with transaction(runtime.sessions) as session:
+        if sealed := chain.seal_unchained(session):
+            log.info("appended %d sightings from before the evidence chain to it", sealed)
     load_index(runtime)
 
 
@@ -114,6 +128,8 @@ def change_index(runtime: Runtime, session: Session, change: Callable[[MatchInde
 
 
 def close(runtime: Runtime) -> None:
+    if "cpu" in runtime.__dict__:
+        runtime.cpu.shutdown(wait=True, cancel_futures=True)
     runtime.engine.dispose()
 
 

@@ -19,6 +19,11 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
+    # POST /v1/sightings/batch and /fingerprints: items per request, and bytes per batch upload.
+    max_batch_items: int = Field(default=256, gt=0)
+    max_batch_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Threads that decode and fingerprint uploads in each process; 0 means one per CPU core.
+    fingerprint_workers: int = Field(default=0, ge=0)
 
     # A region of a found image matches an asset variant when PDQ is within pdq_max_distance AND
     # pHash within phash_max_distance on that same pair. Calibrated with bench/robustness.py on

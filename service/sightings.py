@@ -1,22 +1,35 @@
-"""Found images from crawlers: validated, fingerprinted, kept as evidence, and matched."""
+"""Found images from crawlers, one at a time, in batches or as fingerprints only: validated,
+fingerprinted in the CPU pool, deduplicated, chained as evidence, and matched against assets."""
 
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+from uuid import UUID
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from service import fingerprints, leaks, values
+from service import chain, fingerprints, idempotency, leaks, values
 from service.actors import Actor
-from service.errors import InvalidInput
-from service.imaging import decode
-from service.matching import find_matches
+from service.errors import DomainError, ImageRejected, InvalidFingerprint, InvalidInput
+from service.fingerprints import Fingerprint, SightingPrints
+from service.imaging import ImageLimits, decode
+from service.matching import AssetMatch, find_matches
 from service.runtime import Runtime, ensure_current_index
-from service.urls import checked_url, domain_of
+from service.urls import checked_url, domain_of, normalised
 from storage.models import Sighting
 from storage.repositories import sightings as sightings_repo
 
+log = logging.getLogger(__name__)
+
 # Crawler clocks drift; a claimed publication time further ahead than this is refused.
 CLOCK_SKEW = timedelta(minutes=5)
+# More regions than fingerprint_sighting ever proposes, with room for a client's own.
+MAX_PRINTS_PER_ITEM = 256
+HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -27,10 +40,242 @@ class SightingSource:
     found_at: datetime | None = None
 
 
-def _new_sighting(runtime: Runtime, actor: Actor, source: SightingSource) -> Sighting:
+class Receipt(BaseModel):
+    """What a crawler learns: that the image was received. Never whether it matched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    sha256: str | None
+    received_at: datetime
+    low_information: str | None = Field(
+        description="Set when the image itself carries too little to be matched against anything "
+        "(`tiny`, `near-uniform`, `text-only`), or, for a hash-only sighting, when its "
+        "fingerprints cover no region with every algorithm (`unsearchable`); a property of this "
+        "image, not of any asset."
+    )
+    duplicate: bool = Field(
+        default=False,
+        description="True when this content from this page was already received: the receipt is "
+        "the first sighting's, and nothing new was stored.",
+    )
+
+    @classmethod
+    def of(cls, sighting: Sighting, *, duplicate: bool) -> "Receipt":
+        return cls(
+            id=sighting.id,
+            sha256=sighting.sha256,
+            received_at=sighting.received_at,
+            low_information=sighting.low_information,
+            duplicate=duplicate,
+        )
+
+
+class ItemProblem(BaseModel):
+    code: str
+    detail: str
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, exc: DomainError) -> "ItemProblem":
+        return cls(code=exc.code, detail=exc.detail, reason=getattr(exc, "reason", None) or None)
+
+
+class BatchItem(BaseModel):
+    index: int = Field(description="Position in the manifest or the items list.")
+    filename: str | None = None
+    outcome: Literal["created", "duplicate", "rejected"]
+    receipt: Receipt | None = None
+    problem: ItemProblem | None = None
+
+
+class BatchResult(BaseModel):
+    items: list[BatchItem]
+    created: int
+    duplicates: int
+    rejected: int
+
+    @classmethod
+    def of(cls, items: list[BatchItem]) -> "BatchResult":
+        count = {
+            o: sum(i.outcome == o for i in items) for o in ("created", "duplicate", "rejected")
+        }
+        return cls(
+            items=items,
+            created=count["created"],
+            duplicates=count["duplicate"],
+            rejected=count["rejected"],
+        )
+
+
+class ManifestEntry(BaseModel):
+    """One file of a batch upload: which file, and where it was found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    page_url: str
+    image_url: str | None = None
+    found_at: AwareDatetime | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class HashOnlySubmission:
+    source: SightingSource
+    fingerprints: Sequence[tuple[str, str, str]]  # (algorithm, variant, hex), as sent
+    sha256: str | None = None
+
+
+@dataclass
+class _Prepared:
+    """A sighting ready to store: every check passed, every CPU-heavy step done."""
+
+    sighting: Sighting
+    matches: list[AssetMatch]
+    data: bytes | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+# ---- entry points ------------------------------------------------------------------------------
+
+
+def submit_image(
+    runtime: Runtime,
+    session: Session,
+    actor: Actor,
+    source: SightingSource,
+    data: bytes,
+    *,
+    idempotency_key: str | None = None,
+) -> Receipt:
+    """Stores one found image and decides, per matching asset, leak or post-embargo sighting.
+    The same bytes from the same page again get the first receipt back, marked duplicate."""
+
+    def run() -> Receipt:
+        received_at = runtime.clock()
+        ensure_current_index(runtime, session)
+        prepared = runtime.cpu.submit(
+            _prepare_upload, runtime, actor, source, data, received_at
+        ).result()
+        [receipt] = _record(runtime, session, [prepared])
+        return receipt
+
+    content = {"source": _source_json(source), "sha256": _sha256(data)} if idempotency_key else {}
+    return _idempotent(session, actor, idempotency_key, "upload", content, Receipt, run)
+
+
+def submit_batch(
+    runtime: Runtime,
+    session: Session,
+    actor: Actor,
+    manifest: object,
+    files: Sequence[tuple[str, bytes]],
+    *,
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Many found images at once: one receipt or one problem per manifest entry, and a bad entry
+    never spoils the others. Files the manifest does not name are reported, not stored."""
+    if not isinstance(manifest, list):
+        raise InvalidInput("the manifest must be a JSON list of {filename, page_url, ...} objects")
+    if len(manifest) > runtime.settings.max_batch_items:
+        raise InvalidInput(
+            f"a batch may hold at most {runtime.settings.max_batch_items} items; "
+            f"this one has {len(manifest)}"
+        )
+
+    def run() -> BatchResult:
+        received_at = runtime.clock()
+        ensure_current_index(runtime, session)
+        by_name: dict[str, list[bytes]] = {}
+        for name, data in files:
+            by_name.setdefault(name, []).append(data)
+        jobs: list[Callable[[], _Prepared]] = []
+        names: list[str | None] = []
+        for raw in manifest:
+            entry = _manifest_entry(raw)
+            names.append(entry.filename if isinstance(entry, ManifestEntry) else None)
+            jobs.append(_upload_job(runtime, actor, entry, by_name, received_at))
+        named = set(filter(None, names))
+        for name in by_name:
+            if name not in named:
+                names.append(name)
+                jobs.append(_failing(InvalidInput(f"file {name!r} is not named in the manifest")))
+        return _record_batch(runtime, session, _run_in_pool(runtime, jobs), names)
+
+    content = (
+        {"manifest": manifest, "files": sorted((n, _sha256(d)) for n, d in files)}
+        if idempotency_key
+        else {}
+    )
+    return _idempotent(session, actor, idempotency_key, "batch", content, BatchResult, run)
+
+
+def submit_fingerprints(
+    runtime: Runtime,
+    session: Session,
+    actor: Actor,
+    items: Sequence[HashOnlySubmission],
+    *,
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Sightings hashed on the crawler's side (`leaksentinel fingerprint --for sighting`): the
+    fingerprints are the evidence, with the SHA-256 of the bytes where the crawler sends it."""
+    if len(items) > runtime.settings.max_batch_items:
+        raise InvalidInput(
+            f"a request may hold at most {runtime.settings.max_batch_items} items; "
+            f"this one has {len(items)}"
+        )
+
+    def run() -> BatchResult:
+        received_at = runtime.clock()
+        ensure_current_index(runtime, session)
+        outcomes: list[_Prepared | DomainError] = []
+        for item in items:
+            try:
+                outcomes.append(_prepare_hashes(runtime, actor, item, received_at))
+            except DomainError as exc:
+                outcomes.append(exc)
+        return _record_batch(runtime, session, outcomes, [None] * len(items))
+
+    content = (
+        [
+            {"source": _source_json(i.source), "sha256": i.sha256, "prints": i.fingerprints}
+            for i in items
+        ]
+        if idempotency_key
+        else []
+    )
+    return _idempotent(session, actor, idempotency_key, "fingerprints", content, BatchResult, run)
+
+
+@dataclass(frozen=True)
+class LocalPrints:
+    """What a crawler computes on its side and sends to `POST /v1/sightings/fingerprints`."""
+
+    sha256: str
+    prints: SightingPrints
+
+
+def fingerprint_locally(data: bytes, limits: ImageLimits) -> LocalPrints:
+    """Exactly what the server would compute from these bytes, without sending them."""
+    image = decode(data, limits)
+    return LocalPrints(
+        image.sha256, fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    )
+
+
+# ---- preparing: validation and CPU work, no database -------------------------------------------
+
+
+def _new_sighting(
+    actor: Actor, source: SightingSource, received_at: datetime, content_key: str
+) -> Sighting:
     page_url = checked_url(source.page_url, "page_url")
     image_url = checked_url(source.image_url, "image_url") if source.image_url else None
-    received_at = runtime.clock()
     found_at = values.instant(source.found_at, "found_at") if source.found_at else None
     if found_at is not None and found_at > received_at + CLOCK_SKEW:
         raise InvalidInput("found_at is in the future")
@@ -38,6 +283,9 @@ def _new_sighting(runtime: Runtime, actor: Actor, source: SightingSource) -> Sig
     return Sighting(
         page_url=page_url,
         image_url=image_url,
+        page_key=normalised(page_url),
+        image_key=normalised(image_url) if image_url else None,
+        content_key=content_key,
         domain=domain_of(page_url),
         account=account or None,
         found_at=found_at,
@@ -46,24 +294,180 @@ def _new_sighting(runtime: Runtime, actor: Actor, source: SightingSource) -> Sig
     )
 
 
-def submit_image(
-    runtime: Runtime, session: Session, actor: Actor, source: SightingSource, data: bytes
-) -> Sighting:
-    """Stores one found image and decides, per matching asset, leak or post-embargo sighting.
-    The returned record is the crawler's receipt; what it matched is not the crawler's to know."""
-    sighting = _new_sighting(runtime, actor, source)
+def _prepare_upload(
+    runtime: Runtime, actor: Actor, source: SightingSource, data: bytes, received_at: datetime
+) -> _Prepared:
     image = decode(data, runtime.settings.image_limits)
+    sighting = _new_sighting(actor, source, received_at, image.sha256)
     sighting.sha256 = image.sha256
     sighting.media_type = image.media_type
     sighting.byte_size = image.byte_size
     sighting.width, sighting.height = image.width, image.height
-    # CPU work first: on SQLite the INSERT below takes the write lock until the commit.
     prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
     sighting.low_information = prints.low_information
+    return _Prepared(sighting, find_matches(runtime.index, prints, runtime.policy), data)
+
+
+def _prepare_hashes(
+    runtime: Runtime, actor: Actor, item: HashOnlySubmission, received_at: datetime
+) -> _Prepared:
+    if item.sha256 is not None and (len(item.sha256) != 64 or not set(item.sha256) <= HEX_DIGITS):
+        raise InvalidInput("sha256 must be 64 lowercase hexadecimal digits")
+    if len(item.fingerprints) > MAX_PRINTS_PER_ITEM:
+        raise InvalidFingerprint(f"an item may carry at most {MAX_PRINTS_PER_ITEM} fingerprints")
+    prints = tuple(Fingerprint.from_hex(a, v, h) for a, v, h in item.fingerprints)
+    if len({(p.algorithm, p.variant) for p in prints}) != len(prints):
+        raise InvalidFingerprint("an algorithm and variant pair is listed twice")
+    sent = [[p.algorithm, p.variant, p.hex] for p in prints]
+    content_key = item.sha256 or _sha256(repr(sorted(sent)).encode())
+    sighting = _new_sighting(actor, item.source, received_at, content_key)
+    sighting.sha256 = item.sha256
+    sighting.submitted_as = "fingerprints"
+    sighting.fingerprints = sent
+    searchable = {p.variant for p in prints if p.algorithm == "pdq"} & {
+        p.variant for p in prints if p.algorithm == "phash"
+    }
+    if not searchable:
+        # Matching needs every algorithm on one region; without that nothing can match.
+        sighting.low_information = "unsearchable"
+    query = SightingPrints(prints, sighting.low_information)
+    return _Prepared(sighting, find_matches(runtime.index, query, runtime.policy))
+
+
+def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
+    try:
+        return ManifestEntry.model_validate(raw)
+    except ValidationError as exc:
+        found = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        return InvalidInput(f"manifest entry is invalid: {found}")
+
+
+def _upload_job(
+    runtime: Runtime,
+    actor: Actor,
+    entry: ManifestEntry | DomainError,
+    by_name: dict[str, list[bytes]],
+    received_at: datetime,
+) -> Callable[[], _Prepared]:
+    if isinstance(entry, DomainError):
+        return _failing(entry)
+    found = by_name.get(entry.filename, [])
+    if len(found) != 1:
+        problem = "no file" if not found else f"{len(found)} files"
+        return _failing(InvalidInput(f"the request has {problem} named {entry.filename!r}"))
+    source = SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at)
+    return lambda: _prepare_upload(runtime, actor, source, found[0], received_at)
+
+
+def _failing(exc: DomainError) -> Callable[[], _Prepared]:
+    def fail() -> _Prepared:
+        raise exc
+
+    return fail
+
+
+def _run_in_pool(runtime: Runtime, jobs: Sequence[Callable[[], T]]) -> list[T | DomainError]:
+    """Runs every job in the process's CPU pool; an item's failure is its own outcome."""
+    futures = [runtime.cpu.submit(job) for job in jobs]
+    outcomes: list[T | DomainError] = []
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except DomainError as exc:
+            outcomes.append(exc)
+        except Exception:
+            # A decoder bug on one hostile file must not cost the crawler the rest of its batch.
+            log.exception("unexpected error while preparing a batch item")
+            outcomes.append(ImageRejected("undecodable", "the file could not be processed"))
+    return outcomes
+
+
+# ---- recording: one short transaction per request ------------------------------------------------
+
+
+def _record(runtime: Runtime, session: Session, prepared: Sequence[_Prepared]) -> list[Receipt]:
+    """Stores the new sightings and their matches; returns a receipt per item, in order."""
     # The bytes are on disk before the row that names them can commit.
-    runtime.blobs.put(image.sha256, data)
-    sightings_repo.add(session, sighting)
-    ensure_current_index(runtime, session)
-    for match in find_matches(runtime.index, prints, runtime.policy):
-        leaks.record_match(session, sighting, match)
-    return sighting
+    for item in prepared:
+        if item.data is not None and item.sighting.sha256:
+            runtime.blobs.put(item.sighting.sha256, item.data)
+    # From here to the commit, other writers wait: only database work below.
+    tail = chain.lock_tail(session)
+    keys = [(p.sighting.page_key, p.sighting.content_key) for p in prepared]
+    earlier = sightings_repo.existing(session, keys)
+    receipts: list[Receipt] = []
+    new: list[_Prepared] = []
+    for item, key in zip(prepared, keys, strict=True):
+        if key in earlier:
+            receipts.append(Receipt.of(earlier[key], duplicate=True))
+            continue
+        earlier[key] = item.sighting
+        new.append(item)
+        receipts.append(Receipt.of(item.sighting, duplicate=False))
+    chain.append(session, tail, [item.sighting for item in new])
+    sightings_repo.add_many(session, [item.sighting for item in new])
+    for item in new:
+        for match in item.matches:
+            leaks.record_match(session, item.sighting, match)
+    return receipts
+
+
+def _record_batch(
+    runtime: Runtime,
+    session: Session,
+    outcomes: Sequence[_Prepared | DomainError],
+    names: Sequence[str | None],
+) -> BatchResult:
+    ready = [o for o in outcomes if isinstance(o, _Prepared)]
+    receipts = iter(_record(runtime, session, ready))
+    items: list[BatchItem] = []
+    for index, (outcome, name) in enumerate(zip(outcomes, names, strict=True)):
+        if isinstance(outcome, DomainError):
+            items.append(
+                BatchItem(
+                    index=index, filename=name, outcome="rejected", problem=ItemProblem.of(outcome)
+                )
+            )
+            continue
+        receipt = next(receipts)
+        outcome_name: Literal["created", "duplicate"] = (
+            "duplicate" if receipt.duplicate else "created"
+        )
+        items.append(BatchItem(index=index, filename=name, outcome=outcome_name, receipt=receipt))
+    return BatchResult.of(items)
+
+
+def _idempotent(
+    session: Session,
+    actor: Actor,
+    key: str | None,
+    operation: str,
+    content: object,
+    model: type[M],
+    run: Callable[[], M],
+) -> M:
+    if key is None:
+        return run()
+    key = idempotency.checked_key(key)
+    request = idempotency.request_hash(operation, content)
+    stored = idempotency.replay(session, actor, key, request)
+    if stored is not None:
+        return model.model_validate(stored)
+    result = run()
+    idempotency.remember(session, actor, key, request, result.model_dump(mode="json"))
+    return result
+
+
+def _source_json(source: SightingSource) -> dict[str, Any]:
+    return {
+        "page_url": source.page_url,
+        "image_url": source.image_url,
+        "account": source.account,
+        "found_at": source.found_at.isoformat() if source.found_at else None,
+    }
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,7 +1,9 @@
-"""Source URLs that crawlers send: validation and the domain they are grouped by."""
+"""Source URLs that crawlers send: validation, the normal form they are grouped by, their domain."""
 
 import unicodedata
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url, url_query_cleaner
 
 from service.errors import InvalidInput
 
@@ -31,3 +33,33 @@ def domain_of(url: str) -> str:
     """Host name, lower case, without a leading `www.`: the unit sources are counted by."""
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     return host.removeprefix("www.")
+
+
+# Query parameters that say how a reader arrived, not what the page is.
+TRACKING_PARAMETERS = ("fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalised(url: str) -> str:
+    """The form two URLs of one page share: w3lib's canonical URL (query sorted, escapes
+    normalised, fragment dropped, host lower case and IDNA), without user info, a default port,
+    a trailing root slash or tracking parameters. Used to group and deduplicate; never shown as evidence."""
+    parts = urlsplit(canonicalize_url(url))
+    query = url_query_cleaner(
+        urlunsplit(parts), [p for p in _query_names(parts.query) if _is_tracking(p)], remove=True
+    )
+    parts = urlsplit(query)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    if parts.port is not None and DEFAULT_PORTS.get(parts.scheme) != parts.port:
+        netloc += f":{parts.port}"
+    path = "" if parts.path == "/" else parts.path
+    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def _query_names(query: str) -> list[str]:
+    return [pair.split("=", 1)[0] for pair in query.split("&") if pair]
+
+
+def _is_tracking(name: str) -> bool:
+    return name.startswith("utm_") or name in TRACKING_PARAMETERS

@@ -54,12 +54,28 @@ class AssetFingerprint(SQLModel, table=True):
 
 
 class Sighting(SQLModel, table=True):
+    """A found image as evidence: what was received, from where, when, and its place in the
+    hash chain. URLs are kept verbatim; their normalised forms group and deduplicate."""
+
     __tablename__ = "sightings"
+    # The same content from the same page counts once.
+    __table_args__ = (
+        UniqueConstraint("page_key", "content_key", name="uq_sightings_page_content"),
+        UniqueConstraint("chain_seq", name="uq_sightings_chain_seq"),
+    )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     sha256: str | None = Field(default=None, max_length=64, index=True)
     page_url: str
     image_url: str | None = None
+    page_key: str = Field(index=True)
+    image_key: str | None = None
+    # The SHA-256 of the bytes, or for a hash-only sighting without one, of its fingerprints.
+    content_key: str = Field(max_length=64, index=True)
+    submitted_as: str = Field(default="upload", max_length=20)  # "upload" or "fingerprints"
+    # A hash-only sighting's fingerprints, as sent: [[algorithm, variant, hex], ...]. They are its
+    # evidence; an upload's can always be recomputed from its bytes.
+    fingerprints: list[list[str]] | None = Field(default=None, sa_column=Column(JSON))
     domain: str = Field(max_length=255, index=True)
     account: str | None = Field(default=None, max_length=300)
     found_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
@@ -71,6 +87,32 @@ class Sighting(SQLModel, table=True):
     byte_size: int | None = None
     width: int | None = None
     height: int | None = None
+    # Position in the hash chain and the digest over this record and the previous digest.
+    chain_seq: int | None = Field(default=None, sa_type=BigInteger)
+    chain_digest: str | None = Field(default=None, max_length=64)
+
+
+class ChainHead(SQLModel, table=True):
+    """One row: the last position and digest of the sighting chain. Appending locks it, so
+    writers in every process take chain positions one at a time, in commit order."""
+
+    __tablename__ = "chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_type=BigInteger)
+    digest: str = Field(max_length=64)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a submission made with an Idempotency-Key, per API key."""
+
+    __tablename__ = "idempotency_records"
+
+    api_key_id: UUID = Field(foreign_key="api_keys.id", primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
 class Leak(SQLModel, table=True):

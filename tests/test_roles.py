@@ -5,6 +5,7 @@ No key, an unknown key or a revoked key gets 401; a key whose role may not call 
 need no key at all. A route added to the app without a row here fails
 `test_matrix_covers_every_route_of_the_app`."""
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -146,6 +147,27 @@ def _post_sighting(api: Api, url: str, headers: dict[str, str]) -> httpx.Respons
     )
 
 
+def _post_batch(api: Api, url: str, headers: dict[str, str]) -> httpx.Response:
+    manifest = [{"filename": "a.jpg", "page_url": "https://news.example.com/batch"}]
+    return api.client.post(
+        url,
+        files={"files": ("a.jpg", image(4), "image/jpeg")},
+        data={"manifest": json.dumps(manifest)},
+        headers=headers,
+    )
+
+
+def _post_fingerprints(api: Api, url: str, headers: dict[str, str]) -> httpx.Response:
+    item = {
+        "page_url": "https://news.example.com/hashed",
+        "fingerprints": [
+            {"algorithm": "pdq", "variant": "original", "hex": PDQ_HEX},
+            {"algorithm": "phash", "variant": "original", "hex": PHASH_HEX},
+        ],
+    }
+    return api.client.post(url, json={"items": [item]}, headers=headers)
+
+
 def _patch_leak(api: Api, url: str, headers: dict[str, str]) -> httpx.Response:
     return api.client.patch(
         url, json={"status": "confirmed", "assignee": "alice", "note": "checked"}, headers=headers
@@ -168,6 +190,8 @@ MATRIX = [
     RouteCase("GET", "/v1/assets/{asset_id}", ASSET_READERS, 200, _get),
     RouteCase("PATCH", "/v1/assets/{asset_id}", ASSET_WRITERS, 200, _patch_asset),
     RouteCase("POST", "/v1/sightings", SIGHTING_WRITERS, 201, _post_sighting),
+    RouteCase("POST", "/v1/sightings/batch", SIGHTING_WRITERS, 200, _post_batch),
+    RouteCase("POST", "/v1/sightings/fingerprints", SIGHTING_WRITERS, 200, _post_fingerprints),
     RouteCase("GET", "/v1/leaks", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _get),
     RouteCase("PATCH", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _patch_leak),

@@ -1,30 +1,88 @@
-"""/v1/sightings: found images posted by crawlers."""
+"""/v1/sightings: found images posted by crawlers, one by one, in batches, or as fingerprints."""
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import AwareDatetime
 
-from api.deps import CrawlerActor, RuntimeDep, SessionDep
-from api.schemas import SightingReceipt
+from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
+from api.schemas import BatchOut, HashOnlyBatch
 from service import sightings
+from service.errors import InvalidInput
+from service.sightings import Receipt
 
 router = APIRouter(prefix="/v1/sightings", tags=["crawler"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SightingReceipt)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Receipt,
+    responses={200: {"model": Receipt, "description": "Already received from this page."}},
+)
 def submit_sighting(
     file: Annotated[UploadFile, File(description="The image as fetched: JPEG, PNG, WebP or GIF.")],
     page_url: Annotated[str, Form(description="The page the image was found on.")],
     actor: CrawlerActor,
     runtime: RuntimeDep,
     session: SessionDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
     image_url: Annotated[str | None, Form()] = None,
     found_at: Annotated[
         AwareDatetime | None, Form(description="Publication time, where the page states it.")
     ] = None,
     account: Annotated[str | None, Form(description="Publishing account or channel.")] = None,
-) -> SightingReceipt:
+) -> Receipt:
     source = sightings.SightingSource(page_url, image_url, account, found_at)
-    sighting = sightings.submit_image(runtime, session, actor, source, file.file.read())
-    return SightingReceipt.model_validate(sighting)
+    receipt = sightings.submit_image(
+        runtime, session, actor, source, file.file.read(), idempotency_key=idempotency_key
+    )
+    response.status_code = status.HTTP_200_OK if receipt.duplicate else status.HTTP_201_CREATED
+    return receipt
+
+
+@router.post("/batch", response_model=BatchOut)
+def submit_batch(
+    files: Annotated[list[UploadFile], File(description="The images, each as fetched.")],
+    manifest: Annotated[
+        str,
+        Form(
+            description="JSON list, one entry per file: "
+            "`{filename, page_url, image_url?, found_at?, account?}`."
+        ),
+    ],
+    actor: CrawlerActor,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchOut:
+    entries = _json(manifest)
+    uploads = [(f.filename or "", f.file.read()) for f in files]
+    result = sightings.submit_batch(
+        runtime, session, actor, entries, uploads, idempotency_key=idempotency_key
+    )
+    return BatchOut.of(result)
+
+
+@router.post("/fingerprints", response_model=BatchOut)
+def submit_fingerprints(
+    body: HashOnlyBatch,
+    actor: CrawlerActor,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchOut:
+    items = [item.submission() for item in body.items]
+    result = sightings.submit_fingerprints(
+        runtime, session, actor, items, idempotency_key=idempotency_key
+    )
+    return BatchOut.of(result)
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the manifest is not valid JSON: {exc.msg}") from exc

@@ -1,0 +1,140 @@
+"""The sighting hash chain: each record's digest covers its evidence fields and the digest
+before it, so a record changed or removed after the fact shows up when the chain is walked.
+
+The chain proves the records were not edited inside the database; it cannot stop someone who
+rewrites every later digest and the head too. Against that, the head (or an evidence bundle,
+which carries the digests it covers) must be kept somewhere else as well."""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from storage.models import Sighting
+from storage.repositories import chain as chain_repo
+
+GENESIS = "0" * 64
+RECORD_VERSION = 1
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def record_of(sighting: Sighting) -> dict[str, Any]:
+    """The fields a digest covers: everything the sighting says as evidence."""
+    return {
+        "v": RECORD_VERSION,
+        "seq": sighting.chain_seq,
+        "id": str(sighting.id),
+        "sha256": sighting.sha256,
+        "content_key": sighting.content_key,
+        "submitted_as": sighting.submitted_as,
+        "fingerprints": sighting.fingerprints,
+        "page_url": sighting.page_url,
+        "image_url": sighting.image_url,
+        "domain": sighting.domain,
+        "account": sighting.account,
+        "found_at": _instant(sighting.found_at),
+        "received_at": _instant(sighting.received_at),
+        "crawler_key_id": None if sighting.crawler_key_id is None else str(sighting.crawler_key_id),
+        "media_type": sighting.media_type,
+        "byte_size": sighting.byte_size,
+        "width": sighting.width,
+        "height": sighting.height,
+    }
+
+
+def digest(previous: str, record: dict[str, Any]) -> str:
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass
+class Tail:
+    """The chain's last position and digest, held under the head row's lock."""
+
+    seq: int
+    digest: str
+
+
+def lock_tail(session: Session) -> Tail:
+    """Locks the chain for appending until the transaction ends. Take it as late as possible:
+    from here to the commit, every other writer waits."""
+    return Tail(*chain_repo.lock_head(session))
+
+
+def append(session: Session, tail: Tail, sightings: Sequence[Sighting]) -> None:
+    """Gives each new sighting the next chain position and its digest, in order."""
+    for sighting in sightings:
+        tail.seq += 1
+        sighting.chain_seq = tail.seq
+        sighting.chain_digest = tail.digest = digest(tail.digest, record_of(sighting))
+    chain_repo.set_head(session, tail.seq, tail.digest)
+
+
+def seal_unchained(session: Session) -> int:
+    """Appends sightings stored before the chain existed, oldest first; returns how many."""
+    if chain_repo.count_unchained(session) == 0:
+        return 0
+    tail = lock_tail(session)
+    rows = chain_repo.unchained(session)
+    append(session, tail, rows)
+    for row in rows:
+        session.add(row)
+    session.flush()
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class ChainFault:
+    seq: int | None
+    sighting_id: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"record {self.seq}" if self.seq is not None else "a record"
+        who = f" (sighting {self.sighting_id})" if self.sighting_id else ""
+        return f"{where}{who}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    records: int
+    head_seq: int
+    fault: ChainFault | None
+
+    @property
+    def intact(self) -> bool:
+        return self.fault is None
+
+
+def verify(session: Session) -> ChainReport:
+    """Walks the whole chain and names the first record that was altered, removed or added."""
+    head = chain_repo.head(session)
+    expected_seq, previous, checked = 0, GENESIS, 0
+    for sighting in chain_repo.walk(session):
+        expected_seq += 1
+        seq = sighting.chain_seq
+        if seq != expected_seq:
+            fault = ChainFault(expected_seq, None, f"is missing (removed); the next is {seq}")
+            return ChainReport(checked, head.seq, fault)
+        if digest(previous, record_of(sighting)) != sighting.chain_digest:
+            fault = ChainFault(seq, str(sighting.id), "was altered: its digest does not match")
+            return ChainReport(checked, head.seq, fault)
+        previous = sighting.chain_digest
+        checked += 1
+    if expected_seq < head.seq:
+        fault = ChainFault(expected_seq + 1, None, "is missing (removed) from the end")
+        return ChainReport(checked, head.seq, fault)
+    if expected_seq > head.seq or previous != head.digest:
+        fault = ChainFault(head.seq, None, "the chain head does not match the last record")
+        return ChainReport(checked, head.seq, fault)
+    if (loose := chain_repo.count_unchained(session)) > 0:
+        fault = ChainFault(None, None, f"{loose} sighting(s) have no chain position")
+        return ChainReport(checked, head.seq, fault)
+    return ChainReport(checked, head.seq, None)
