@@ -79,6 +79,7 @@ class Api:
         account: str | None = None,
         key: str | None = None,
         filename: str = "found.jpg",
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         data = {"page_url": page_url}
         if image_url is not None:
@@ -91,7 +92,7 @@ class Api:
             "/v1/sightings",
             files={"file": (filename, image, "application/octet-stream")},
             data=data,
-            headers=auth(key or self.crawler),
+            headers={**auth(key or self.crawler), **(headers or {})},
         )
 
     def sighting(self, image: bytes, **kwargs: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The `leaksentinel` command: keys issued, listed and revoked; fingerprint errors."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -7,7 +8,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from service import sightings
 from service.settings import Settings
+from tests.images import jpeg
 from tests.server import CLI
 
 
@@ -72,3 +75,19 @@ def test_bootstrap_key_is_created_only_while_no_key_exists(
     with TestClient(create_app(settings)) as client:
         response = client.get("/v1/keys", headers={"Authorization": f"Bearer {late}"})
     assert response.status_code == 401
+
+
+def test_fingerprint_for_a_sighting_prints_what_the_server_would_search_with(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "found.jpg"
+    image.write_bytes(jpeg(7))
+    result = _cli("fingerprint", "--for", "sighting", str(image), env={})
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    local = sightings.fingerprint_locally(jpeg(7), Settings(_env_file=None).image_limits)  # type: ignore[call-arg]
+    assert printed["sha256"] == local.sha256
+    assert printed["fingerprints"] == [
+        {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
+        for f in local.prints.fingerprints
+    ]

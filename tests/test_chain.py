@@ -1,0 +1,151 @@
+"""The sighting hash chain: intact under concurrent writers, and `leaksentinel verify` names the
+first record altered or removed after the fact."""
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from uuid import uuid4
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from service import chain, sightings
+from service.actors import Actor, Role
+from service.runtime import Runtime, open_runtime, start
+from service.settings import Settings
+from storage import migrate
+from storage.db import make_engine, transaction
+from tests.api_client import Api
+from tests.images import jpeg
+from tests.server import CLI
+
+
+def runtime_of(api: Api) -> Runtime:
+    runtime: Runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+def verify_cli(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LEAKSENTINEL_DATABASE_URL": database_url,
+        "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
+    }
+    return subprocess.run([CLI, "verify"], env=env, capture_output=True, text=True, check=False)
+
+
+def three_sightings(api: Api) -> list[str]:
+    return [
+        api.sighting(jpeg(seed), page_url=f"https://site{seed}.example.com/p")["id"]
+        for seed in (11, 12, 13)
+    ]
+
+
+def test_chain_of_stored_sightings_verifies(api: Api, database_url: str, tmp_path: Path) -> None:
+    three_sightings(api)
+    result = verify_cli(database_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "chain intact: 3 records" in result.stdout
+
+
+def test_verify_names_an_altered_sighting(api: Api, database_url: str, tmp_path: Path) -> None:
+    ids = three_sightings(api)
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE sightings SET page_url = 'https://innocent.example.com/' WHERE chain_seq = 2"
+            )
+        )
+    result = verify_cli(database_url, tmp_path)
+    assert result.returncode == 1
+    assert "record 2" in result.stderr and "altered" in result.stderr
+    assert ids[1] in result.stderr
+
+
+def test_verify_names_a_removed_sighting(api: Api, database_url: str, tmp_path: Path) -> None:
+    three_sightings(api)
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(text("DELETE FROM sightings WHERE chain_seq = 2"))
+    result = verify_cli(database_url, tmp_path)
+    assert result.returncode == 1
+    assert "record 2" in result.stderr and "missing" in result.stderr
+
+
+def test_verify_notices_the_last_sighting_removed(api: Api) -> None:
+    three_sightings(api)
+    runtime = runtime_of(api)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("DELETE FROM sightings WHERE chain_seq = 3"))
+    with runtime.sessions() as session:
+        report = chain.verify(session)
+    assert report.fault is not None and report.fault.seq == 3
+    assert "missing" in report.fault.problem
+
+
+def test_concurrent_writers_build_one_unbroken_chain(api: Api) -> None:
+    runtime = runtime_of(api)
+    actor = Actor(key_id=None, name="crawler", role=Role.CRAWLER)
+    errors: list[BaseException] = []
+
+    def crawl(worker: int) -> None:
+        try:
+            for n in range(15):
+                items = [
+                    sightings.HashOnlySubmission(
+                        sightings.SightingSource(f"https://w{worker}.example.com/{n}/{i}"),
+                        [("pdq", "original", os.urandom(32).hex())],
+                    )
+                    for i in range(2)
+                ]
+                with transaction(runtime.sessions) as session:
+                    sightings.submit_fingerprints(runtime, session, actor, items)
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=crawl, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with runtime.sessions() as session:
+        report = chain.verify(session)
+    assert report.intact, report.fault
+    assert report.records == report.head_seq == 4 * 15 * 2
+
+
+def test_sightings_from_before_the_chain_are_chained_at_start(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    command.upgrade(migrate._config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sightings (id, page_url, domain, received_at) "
+                "VALUES (:id, 'https://old.example.com/x', 'old.example.com', "
+                "'2026-01-01 00:00:00.000000')"
+            ),
+            {"id": uuid4().hex},
+        )
+    engine.dispose()
+
+    runtime = open_runtime(Settings(_env_file=None, database_url=url, data_dir=tmp_path))  # type: ignore[call-arg]
+    start(runtime)
+    with runtime.sessions() as session:
+        report = chain.verify(session)
+    assert report.intact, report.fault
+    assert report.records == 1
+
+
+def test_migrations_build_exactly_the_tables_the_models_describe(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade_to_head(engine)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert differences == []
