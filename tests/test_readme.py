@@ -88,7 +88,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 def test_readme_has_the_walkthrough() -> None:
     blocks = walkthrough_blocks(README.read_text())
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     assert blocks[0].count(BASE_LINE) == 1
     assert "make run" in README.read_text()
     assert "make test" in README.read_text()
@@ -118,7 +118,7 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, dict[str, str]]) 
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
-    main, fingerprints_only, _ = re.split(r"--- end of walkthrough block \d ---\n", result.stdout)
+    main, fingerprints_only, crawler, _ = re.split(r"--- end of walkthrough block \d ---\n", result.stdout)
     # Step 5: one open report whose first source is the gossip page.
     assert '"status": "open"' in main
     assert '"page_url": "https://gossip.example.com/2025/first-look"' in main
@@ -128,3 +128,9 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, dict[str, str]]) 
     # The hash-only registration made an asset from fingerprints alone.
     assert '"source": "fingerprints"' in fingerprints_only
     assert '"status": "active"' in fingerprints_only
+    # A retried hash-only request answers the first receipt again; the batch copy is a duplicate.
+    first, retry, batch, leak, verified = crawler.strip("\n").splitlines()
+    assert first == retry and '"created":1' in first
+    assert batch == '{"filename":"leaked-copy.jpg","outcome":"duplicate"}'
+    assert '"sightings_count":2' in leak
+    assert verified == "chain intact: 2 records, head 2"
