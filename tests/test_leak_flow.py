@@ -32,13 +32,17 @@ def test_crawler_receipt_says_nothing_about_matches(api: Api) -> None:
     api.asset(jpeg(1))
     matched = api.sighting(jpeg(1))
     unmatched = api.sighting(jpeg(2))
-    assert set(matched) == set(unmatched) == {
-        "id",
-        "sha256",
-        "received_at",
-        "low_information",
-        "duplicate",
-    }
+    assert (
+        set(matched)
+        == set(unmatched)
+        == {
+            "id",
+            "sha256",
+            "received_at",
+            "low_information",
+            "duplicate",
+        }
+    )
     assert matched["low_information"] is None
 
 

@@ -118,7 +118,9 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, dict[str, str]]) 
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
-    main, fingerprints_only, crawler, _ = re.split(r"--- end of walkthrough block \d ---\n", result.stdout)
+    main, fingerprints_only, crawler, _ = re.split(
+        r"--- end of walkthrough block \d ---\n", result.stdout
+    )
     # Step 5: one open report whose first source is the gossip page.
     assert '"status": "open"' in main
     assert '"page_url": "https://gossip.example.com/2025/first-look"' in main
