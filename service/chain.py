@@ -10,22 +10,45 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from sqlmodel import Session
 
-from storage.models import Sighting
 from storage.repositories import chain as chain_repo
 
 GENESIS = "0" * 64
 RECORD_VERSION = 1
 
 
+class Chained(Protocol):
+    """What the chain reads and writes of a sighting: a stored row, or one about to be."""
+
+    id: UUID
+    sha256: str | None
+    content_key: str
+    submitted_as: str
+    fingerprints: list[list[str]] | None
+    page_url: str
+    image_url: str | None
+    domain: str
+    account: str | None
+    found_at: datetime | None
+    received_at: datetime
+    crawler_key_id: UUID | None
+    media_type: str | None
+    byte_size: int | None
+    width: int | None
+    height: int | None
+    chain_seq: int | None
+    chain_digest: str | None
+
+
 def _instant(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def record_of(sighting: Sighting) -> dict[str, Any]:
+def record_of(sighting: Chained) -> dict[str, Any]:
     """The fields a digest covers: everything the sighting says as evidence."""
     return {
         "v": RECORD_VERSION,
@@ -68,7 +91,7 @@ def lock_tail(session: Session) -> Tail:
     return Tail(*chain_repo.lock_head(session))
 
 
-def append(session: Session, tail: Tail, sightings: Sequence[Sighting]) -> None:
+def append(session: Session, tail: Tail, sightings: Sequence[Chained]) -> None:
     """Gives each new sighting the next chain position and its digest, in order."""
     for sighting in sightings:
         tail.seq += 1

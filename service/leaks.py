@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from sqlmodel import Session
@@ -20,7 +21,7 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.models import Leak, LeakEvent, Sighting, SightingMatch
+from storage.models import Leak, LeakEvent, SightingMatch
 from storage.repositories import assets as assets_repo
 from storage.repositories import leaks as leaks_repo
 from storage.repositories import sightings as sightings_repo
@@ -41,11 +42,22 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_NOTE_LENGTH = 10_000
 
 
-def _published_at(sighting: Sighting) -> datetime:
+class Seen(Protocol):
+    """What the leak decision needs of a sighting."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def found_at(self) -> datetime | None: ...
+
+
+def _published_at(sighting: Seen) -> datetime:
     return sighting.found_at or sighting.received_at
 
 
-def record_match(session: Session, sighting: Sighting, match: AssetMatch) -> None:
+def record_match(session: Session, sighting: Seen, match: AssetMatch) -> None:
     """A sighting received before the asset's embargo ends is a leak; after it, a post-embargo
     sighting. The asset row is locked so concurrent sightings agree on one open report."""
     asset = assets_repo.get(session, match.asset_id, for_update=True)
@@ -69,7 +81,7 @@ def record_match(session: Session, sighting: Sighting, match: AssetMatch) -> Non
     )
 
 
-def _open_or_extend(session: Session, sighting: Sighting, match: AssetMatch) -> Leak:
+def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch) -> Leak:
     published = _published_at(sighting)
     leak = leaks_repo.latest_with_status(session, match.asset_id, EXTENDABLE)
     if leak is None:

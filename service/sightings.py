@@ -1,43 +1,55 @@
-"""Found images from crawlers, one at a time, in batches or as fingerprints only: validated,
-fingerprinted in the CPU pool, deduplicated, chained as evidence, and matched against assets."""
+"""Found images from crawlers, one at a time, in batches or as fingerprints only: fingerprinted
+in the CPU pool, deduplicated, chained as evidence and matched, in one short transaction."""
 
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from service import chain, fingerprints, idempotency, leaks, values
+from service import chain, idempotency, intake, leaks
 from service.actors import Actor
-from service.errors import DomainError, ImageRejected, InvalidFingerprint, InvalidInput
-from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import ImageLimits, decode
-from service.matching import AssetMatch, find_matches
+from service.errors import DomainError, ImageRejected, InvalidInput
+from service.intake import (
+    HashOnlySubmission,
+    LocalPrints,
+    Prepared,
+    SightingSource,
+    fingerprint_locally,
+)
 from service.runtime import Runtime, ensure_current_index
-from service.urls import checked_url, domain_of, normalised
-from storage.models import Sighting
 from storage.repositories import sightings as sightings_repo
 
 log = logging.getLogger(__name__)
 
-# Crawler clocks drift; a claimed publication time further ahead than this is refused.
-CLOCK_SKEW = timedelta(minutes=5)
-# More regions than fingerprint_sighting ever proposes, with room for a client's own.
-MAX_PRINTS_PER_ITEM = 256
-HEX_DIGITS = frozenset("0123456789abcdef")
+__all__ = [
+    "BatchResult",
+    "HashOnlySubmission",
+    "LocalPrints",
+    "Receipt",
+    "SightingSource",
+    "fingerprint_locally",
+    "submit_batch",
+    "submit_fingerprints",
+    "submit_image",
+]
 
 
-@dataclass(frozen=True)
-class SightingSource:
-    page_url: str
-    image_url: str | None = None
-    account: str | None = None
-    found_at: datetime | None = None
+class Stored(Protocol):
+    """What a receipt shows of a sighting already stored."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def low_information(self) -> str | None: ...
 
 
 class Receipt(BaseModel):
@@ -61,7 +73,7 @@ class Receipt(BaseModel):
     )
 
     @classmethod
-    def of(cls, sighting: Sighting, *, duplicate: bool) -> "Receipt":
+    def of(cls, sighting: Stored, *, duplicate: bool) -> "Receipt":
         return cls(
             id=sighting.id,
             sha256=sighting.sha256,
@@ -120,22 +132,6 @@ class ManifestEntry(BaseModel):
     account: str | None = None
 
 
-@dataclass(frozen=True)
-class HashOnlySubmission:
-    source: SightingSource
-    fingerprints: Sequence[tuple[str, str, str]]  # (algorithm, variant, hex), as sent
-    sha256: str | None = None
-
-
-@dataclass
-class _Prepared:
-    """A sighting ready to store: every check passed, every CPU-heavy step done."""
-
-    sighting: Sighting
-    matches: list[AssetMatch]
-    data: bytes | None = None
-
-
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
@@ -158,8 +154,9 @@ def submit_image(
     def run() -> Receipt:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
+        matcher, limits = _matcher(runtime), runtime.settings.image_limits
         prepared = runtime.cpu.submit(
-            _prepare_upload, runtime, actor, source, data, received_at
+            intake.prepare_upload, matcher, limits, actor, source, data, received_at
         ).result()
         [receipt] = _record(runtime, session, [prepared])
         return receipt
@@ -193,7 +190,7 @@ def submit_batch(
         by_name: dict[str, list[bytes]] = {}
         for name, data in files:
             by_name.setdefault(name, []).append(data)
-        jobs: list[Callable[[], _Prepared]] = []
+        jobs: list[Callable[[], Prepared]] = []
         names: list[str | None] = []
         for raw in manifest:
             entry = _manifest_entry(raw)
@@ -233,10 +230,11 @@ def submit_fingerprints(
     def run() -> BatchResult:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
-        outcomes: list[_Prepared | DomainError] = []
+        matcher = _matcher(runtime)
+        outcomes: list[Prepared | DomainError] = []
         for item in items:
             try:
-                outcomes.append(_prepare_hashes(runtime, actor, item, received_at))
+                outcomes.append(intake.prepare_hashes(matcher, actor, item, received_at))
             except DomainError as exc:
                 outcomes.append(exc)
         return _record_batch(runtime, session, outcomes, [None] * len(items))
@@ -250,88 +248,6 @@ def submit_fingerprints(
         else []
     )
     return _idempotent(session, actor, idempotency_key, "fingerprints", content, BatchResult, run)
-
-
-@dataclass(frozen=True)
-class LocalPrints:
-    """What a crawler computes on its side and sends to `POST /v1/sightings/fingerprints`."""
-
-    sha256: str
-    prints: SightingPrints
-
-
-def fingerprint_locally(data: bytes, limits: ImageLimits) -> LocalPrints:
-    """Exactly what the server would compute from these bytes, without sending them."""
-    image = decode(data, limits)
-    return LocalPrints(
-        image.sha256, fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
-    )
-
-
-# ---- preparing: validation and CPU work, no database -------------------------------------------
-
-
-def _new_sighting(
-    actor: Actor, source: SightingSource, received_at: datetime, content_key: str
-) -> Sighting:
-    page_url = checked_url(source.page_url, "page_url")
-    image_url = checked_url(source.image_url, "image_url") if source.image_url else None
-    found_at = values.instant(source.found_at, "found_at") if source.found_at else None
-    if found_at is not None and found_at > received_at + CLOCK_SKEW:
-        raise InvalidInput("found_at is in the future")
-    account = values.text(source.account, "account", max_length=300) if source.account else None
-    return Sighting(
-        page_url=page_url,
-        image_url=image_url,
-        page_key=normalised(page_url),
-        image_key=normalised(image_url) if image_url else None,
-        content_key=content_key,
-        domain=domain_of(page_url),
-        account=account or None,
-        found_at=found_at,
-        received_at=received_at,
-        crawler_key_id=actor.key_id,
-    )
-
-
-def _prepare_upload(
-    runtime: Runtime, actor: Actor, source: SightingSource, data: bytes, received_at: datetime
-) -> _Prepared:
-    image = decode(data, runtime.settings.image_limits)
-    sighting = _new_sighting(actor, source, received_at, image.sha256)
-    sighting.sha256 = image.sha256
-    sighting.media_type = image.media_type
-    sighting.byte_size = image.byte_size
-    sighting.width, sighting.height = image.width, image.height
-    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
-    sighting.low_information = prints.low_information
-    return _Prepared(sighting, find_matches(runtime.index, prints, runtime.policy), data)
-
-
-def _prepare_hashes(
-    runtime: Runtime, actor: Actor, item: HashOnlySubmission, received_at: datetime
-) -> _Prepared:
-    if item.sha256 is not None and (len(item.sha256) != 64 or not set(item.sha256) <= HEX_DIGITS):
-        raise InvalidInput("sha256 must be 64 lowercase hexadecimal digits")
-    if len(item.fingerprints) > MAX_PRINTS_PER_ITEM:
-        raise InvalidFingerprint(f"an item may carry at most {MAX_PRINTS_PER_ITEM} fingerprints")
-    prints = tuple(Fingerprint.from_hex(a, v, h) for a, v, h in item.fingerprints)
-    if len({(p.algorithm, p.variant) for p in prints}) != len(prints):
-        raise InvalidFingerprint("an algorithm and variant pair is listed twice")
-    sent = [[p.algorithm, p.variant, p.hex] for p in prints]
-    content_key = item.sha256 or _sha256(repr(sorted(sent)).encode())
-    sighting = _new_sighting(actor, item.source, received_at, content_key)
-    sighting.sha256 = item.sha256
-    sighting.submitted_as = "fingerprints"
-    sighting.fingerprints = sent
-    searchable = {p.variant for p in prints if p.algorithm == "pdq"} & {
-        p.variant for p in prints if p.algorithm == "phash"
-    }
-    if not searchable:
-        # Matching needs every algorithm on one region; without that nothing can match.
-        sighting.low_information = "unsearchable"
-    query = SightingPrints(prints, sighting.low_information)
-    return _Prepared(sighting, find_matches(runtime.index, query, runtime.policy))
 
 
 def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
@@ -350,7 +266,7 @@ def _upload_job(
     entry: ManifestEntry | DomainError,
     by_name: dict[str, list[bytes]],
     received_at: datetime,
-) -> Callable[[], _Prepared]:
+) -> Callable[[], Prepared]:
     if isinstance(entry, DomainError):
         return _failing(entry)
     found = by_name.get(entry.filename, [])
@@ -358,11 +274,12 @@ def _upload_job(
         problem = "no file" if not found else f"{len(found)} files"
         return _failing(InvalidInput(f"the request has {problem} named {entry.filename!r}"))
     source = SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at)
-    return lambda: _prepare_upload(runtime, actor, source, found[0], received_at)
+    matcher, limits = _matcher(runtime), runtime.settings.image_limits
+    return lambda: intake.prepare_upload(matcher, limits, actor, source, found[0], received_at)
 
 
-def _failing(exc: DomainError) -> Callable[[], _Prepared]:
-    def fail() -> _Prepared:
+def _failing(exc: DomainError) -> Callable[[], Prepared]:
+    def fail() -> Prepared:
         raise exc
 
     return fail
@@ -387,7 +304,7 @@ def _run_in_pool(runtime: Runtime, jobs: Sequence[Callable[[], T]]) -> list[T | 
 # ---- recording: one short transaction per request ------------------------------------------------
 
 
-def _record(runtime: Runtime, session: Session, prepared: Sequence[_Prepared]) -> list[Receipt]:
+def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) -> list[Receipt]:
     """Stores the new sightings and their matches; returns a receipt per item, in order."""
     # The bytes are on disk before the row that names them can commit.
     for item in prepared:
@@ -396,9 +313,9 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[_Prepared]) -
     # From here to the commit, other writers wait: only database work below.
     tail = chain.lock_tail(session)
     keys = [(p.sighting.page_key, p.sighting.content_key) for p in prepared]
-    earlier = sightings_repo.existing(session, keys)
+    earlier: dict[tuple[str, str], Stored] = dict(sightings_repo.existing(session, keys))
     receipts: list[Receipt] = []
-    new: list[_Prepared] = []
+    new: list[Prepared] = []
     for item, key in zip(prepared, keys, strict=True):
         if key in earlier:
             receipts.append(Receipt.of(earlier[key], duplicate=True))
@@ -407,7 +324,7 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[_Prepared]) -
         new.append(item)
         receipts.append(Receipt.of(item.sighting, duplicate=False))
     chain.append(session, tail, [item.sighting for item in new])
-    sightings_repo.add_many(session, [item.sighting for item in new])
+    sightings_repo.add_many(session, [item.sighting.columns() for item in new])
     for item in new:
         for match in item.matches:
             leaks.record_match(session, item.sighting, match)
@@ -417,10 +334,10 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[_Prepared]) -
 def _record_batch(
     runtime: Runtime,
     session: Session,
-    outcomes: Sequence[_Prepared | DomainError],
+    outcomes: Sequence[Prepared | DomainError],
     names: Sequence[str | None],
 ) -> BatchResult:
-    ready = [o for o in outcomes if isinstance(o, _Prepared)]
+    ready = [o for o in outcomes if isinstance(o, Prepared)]
     receipts = iter(_record(runtime, session, ready))
     items: list[BatchItem] = []
     for index, (outcome, name) in enumerate(zip(outcomes, names, strict=True)):
@@ -467,6 +384,10 @@ def _source_json(source: SightingSource) -> dict[str, Any]:
         "account": source.account,
         "found_at": source.found_at.isoformat() if source.found_at else None,
     }
+
+
+def _matcher(runtime: Runtime) -> intake.Matcher:
+    return intake.Matcher(runtime.index, runtime.policy)
 
 
 def _sha256(data: bytes) -> str:

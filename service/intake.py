@@ -1,0 +1,173 @@
+"""Turning what a crawler sent into a checked, fingerprinted and matched sighting record, ready to
+store: every validation and all the CPU work, no database."""
+
+import hashlib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from service import fingerprints, values
+from service.actors import Actor
+from service.errors import InvalidFingerprint, InvalidInput
+from service.fingerprints import Fingerprint, SightingPrints
+from service.imaging import ImageLimits, decode
+from service.index import MatchIndex
+from service.matching import AssetMatch, MatchPolicy, find_matches
+from service.urls import checked_url, domain_of, normalised
+
+# Crawler clocks drift; a claimed publication time further ahead than this is refused.
+CLOCK_SKEW = timedelta(minutes=5)
+# More regions than fingerprint_sighting ever proposes, with room for a client's own.
+MAX_PRINTS_PER_ITEM = 256
+HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class SightingSource:
+    page_url: str
+    image_url: str | None = None
+    account: str | None = None
+    found_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HashOnlySubmission:
+    source: SightingSource
+    fingerprints: list[tuple[str, str, str]]  # (algorithm, variant, hex), as sent
+    sha256: str | None = None
+
+
+@dataclass(slots=True)
+class NewSighting:
+    """A sighting's column values before it is stored. A plain value, not an ORM object: a batch
+    of a hundred is built and inserted without a hundred trips through the unit of work."""
+
+    page_url: str
+    image_url: str | None
+    page_key: str
+    image_key: str | None
+    content_key: str
+    domain: str
+    account: str | None
+    found_at: datetime | None
+    received_at: datetime
+    crawler_key_id: UUID | None
+    id: UUID = field(default_factory=uuid4)
+    submitted_as: str = "upload"
+    sha256: str | None = None
+    fingerprints: list[list[str]] | None = None
+    media_type: str | None = None
+    byte_size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    low_information: str | None = None
+    chain_seq: int | None = None
+    chain_digest: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _COLUMNS}
+
+
+_COLUMNS = tuple(f.name for f in fields(NewSighting))
+
+
+@dataclass
+class Prepared:
+    """A sighting ready to store: every check passed, every CPU-heavy step done."""
+
+    sighting: NewSighting
+    matches: list[AssetMatch]
+    data: bytes | None = None  # the bytes to keep as evidence, for an upload
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """The index and rule a batch is matched with, taken once per request."""
+
+    index: MatchIndex
+    policy: MatchPolicy
+
+
+def new_sighting(
+    actor: Actor, source: SightingSource, received_at: datetime, content_key: str
+) -> NewSighting:
+    page_url = checked_url(source.page_url, "page_url")
+    image_url = checked_url(source.image_url, "image_url") if source.image_url else None
+    found_at = values.instant(source.found_at, "found_at") if source.found_at else None
+    if found_at is not None and found_at > received_at + CLOCK_SKEW:
+        raise InvalidInput("found_at is in the future")
+    account = values.text(source.account, "account", max_length=300) if source.account else None
+    return NewSighting(
+        page_url=page_url,
+        image_url=image_url,
+        page_key=normalised(page_url),
+        image_key=normalised(image_url) if image_url else None,
+        content_key=content_key,
+        domain=domain_of(page_url),
+        account=account or None,
+        found_at=found_at,
+        received_at=received_at,
+        crawler_key_id=actor.key_id,
+    )
+
+
+def prepare_upload(
+    matcher: Matcher,
+    limits: ImageLimits,
+    actor: Actor,
+    source: SightingSource,
+    data: bytes,
+    received_at: datetime,
+) -> Prepared:
+    image = decode(data, limits)
+    sighting = new_sighting(actor, source, received_at, image.sha256)
+    sighting.sha256 = image.sha256
+    sighting.media_type = image.media_type
+    sighting.byte_size = image.byte_size
+    sighting.width, sighting.height = image.width, image.height
+    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    sighting.low_information = prints.low_information
+    return Prepared(sighting, find_matches(matcher.index, prints, matcher.policy), data)
+
+
+def prepare_hashes(
+    matcher: Matcher, actor: Actor, item: HashOnlySubmission, received_at: datetime
+) -> Prepared:
+    if item.sha256 is not None and (len(item.sha256) != 64 or not set(item.sha256) <= HEX_DIGITS):
+        raise InvalidInput("sha256 must be 64 lowercase hexadecimal digits")
+    if len(item.fingerprints) > MAX_PRINTS_PER_ITEM:
+        raise InvalidFingerprint(f"an item may carry at most {MAX_PRINTS_PER_ITEM} fingerprints")
+    prints = tuple(Fingerprint.from_hex(a, v, h) for a, v, h in item.fingerprints)
+    if len({(p.algorithm, p.variant) for p in prints}) != len(prints):
+        raise InvalidFingerprint("an algorithm and variant pair is listed twice")
+    sent = [[p.algorithm, p.variant, p.hex] for p in prints]
+    content_key = item.sha256 or hashlib.sha256(repr(sorted(sent)).encode()).hexdigest()
+    sighting = new_sighting(actor, item.source, received_at, content_key)
+    sighting.sha256 = item.sha256
+    sighting.submitted_as = "fingerprints"
+    sighting.fingerprints = sent
+    searchable = {p.variant for p in prints if p.algorithm == "pdq"} & {
+        p.variant for p in prints if p.algorithm == "phash"
+    }
+    if not searchable:
+        # Matching needs every algorithm on one region; without that nothing can match.
+        sighting.low_information = "unsearchable"
+    query = SightingPrints(prints, sighting.low_information)
+    return Prepared(sighting, find_matches(matcher.index, query, matcher.policy))
+
+
+@dataclass(frozen=True)
+class LocalPrints:
+    """What a crawler computes on its side and sends to `POST /v1/sightings/fingerprints`."""
+
+    sha256: str
+    prints: SightingPrints
+
+
+def fingerprint_locally(data: bytes, limits: ImageLimits) -> LocalPrints:
+    """Exactly what the server would compute from these bytes, without sending them."""
+    image = decode(data, limits)
+    return LocalPrints(
+        image.sha256, fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    )
