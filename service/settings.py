@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     # POST /v1/sightings/batch and /fingerprints: items per request, and bytes per batch upload.
     max_batch_items: int = Field(default=256, gt=0)
-    max_batch_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    max_batch_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
     # Threads that decode and fingerprint uploads in each process; 0 means one per CPU core.
     fingerprint_workers: int = Field(default=0, ge=0)
 

@@ -247,3 +247,42 @@ def test_duplicates_inside_one_batch_are_stored_once(api: Api) -> None:
     assert [i["outcome"] for i in items] == ["created", "duplicate"]
     assert items[0]["receipt"]["id"] == items[1]["receipt"]["id"]
     assert stored_sightings(api) == 1
+
+
+def test_malformed_hash_only_bodies_are_refused_and_store_nothing(api: Api) -> None:
+    headers = {**auth(api.crawler), "Content-Type": "application/json"}
+    cases = {
+        "{not json": 400,
+        "[]": 422,
+        '{"items": []}': 422,
+        '{"items": [{"fingerprints": []}]}': 422,
+        '{"items": [{"page_url": "https://a.example.com/", "fingerprints": "ab"}]}': 422,
+    }
+    for body, status in cases.items():
+        response = api.client.post("/v1/sightings/fingerprints", content=body, headers=headers)
+        assert response.status_code == status, (body, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert stored_sightings(api) == 0
+
+
+def test_bad_idempotency_keys_are_refused(api: Api) -> None:
+    for key in ("", "x" * 256, "bell\x07"):
+        response = api.post_sighting(jpeg(1), headers={"Idempotency-Key": key})
+        assert response.status_code == 422, (key, response.text)
+        assert "Idempotency-Key" in response.json()["detail"]
+    assert stored_sightings(api) == 0
+
+
+def test_batch_body_over_the_batch_limit_is_refused_before_it_is_read(api: Api) -> None:
+    limit = api.client.app.state.runtime.settings.max_batch_bytes  # type: ignore[attr-defined]
+    response = api.client.post(
+        "/v1/sightings/batch",
+        content=b"x" * 16,
+        headers={
+            **auth(api.crawler),
+            "Content-Type": "multipart/form-data; boundary=b",
+            "Content-Length": str(limit + 1),
+        },
+    )
+    assert response.status_code == 413, response.text
+    assert stored_sightings(api) == 0
