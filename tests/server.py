@@ -24,18 +24,30 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        port: int | None = None,
+        workers: int = 1,
+    ) -> None:
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.port = port or free_port()
+        self.workers = workers
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
+        command = [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers != 1:
+            # uvicorn's supervisor spawns the workers in this session, so kill() and stop() reach
+            # them through the process group too.
+            command += ["--workers", str(self.workers)]
         # A file, not a pipe: a pipe nobody drains would block the server once it fills.
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                command,
                 env=self.env,
                 cwd=REPO,
                 stdout=log,
