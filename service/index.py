@@ -1,9 +1,10 @@
 """The in-memory match index: every active asset variant, one row per (asset, variant) with a
-bit matrix per algorithm, searched exactly by XOR and popcount."""
+bit matrix per algorithm, searched exactly by XOR and popcount, changed incrementally."""
 
+import math
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 import numpy as np
@@ -12,6 +13,17 @@ from service.fingerprints import ALGORITHM_BITS, Fingerprint
 
 # Cheapest first: the short hash rules out almost every row before the long one is compared.
 SEARCH_ORDER = sorted(ALGORITHM_BITS, key=ALGORITHM_BITS.__getitem__)
+WORDS = {algorithm: bits // 64 for algorithm, bits in ALGORITHM_BITS.items()}
+
+ALIVE = np.iinfo(np.uint64).max  # the death generation of a row no change has removed yet
+MIN_CAPACITY = 1024
+# A scan works on this many rows at a time so that its scratch arrays stay in the core's cache
+# instead of being allocated (and page-faulted) at the size of the whole index on every query.
+SCAN_CHUNK = 1 << 17
+# Removed rows stay in the arrays, and every scan still pays for them, until they outnumber a
+# quarter of the live rows; then one O(rows) compaction drops them, amortised over the removals.
+COMPACT_DEAD_SHARE = 4
+COMPACT_MIN_DEAD = 1024
 
 
 @dataclass(frozen=True)
@@ -23,84 +35,295 @@ class Hit:
 
 @dataclass(frozen=True)
 class _Table:
-    """Immutable: a change builds a new table, so searches never lock or see half an update."""
+    """One published state of the index. Searches read whichever table was current when they
+    started and never lock: a change only writes rows at or past `size` and death generations
+    newer than `generation`, neither of which this table looks at, and then publishes a new
+    table. A row is searchable in this table iff it is below `size` and its death generation is
+    above `generation`."""
 
-    owners: tuple[UUID, ...]
-    variants: tuple[str, ...]
-    bits: dict[str, np.ndarray]  # algorithm -> (rows, words) uint64
+    size: int
+    generation: int
+    rows: int  # searchable rows
+    assets: int
+    bits: dict[str, np.ndarray]  # algorithm -> (words, capacity) uint64, one word of every row
+    died: np.ndarray  # (capacity,) uint64: the generation whose change removed the row
+    owner: np.ndarray  # (capacity,) int32 index into asset_ids
+    variant: np.ndarray  # (capacity,) int32 index into variant_names
+    asset_ids: list[UUID]  # append-only while shared by tables, so older tables stay valid
+    variant_names: list[str]
+
+    @property
+    def capacity(self) -> int:
+        return len(self.died)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """An asset's searchable variants, ready to be written: validated before anything changes."""
+
+    variants: list[str]
+    bits: dict[str, np.ndarray]  # algorithm -> (words, rows) uint64
 
     @classmethod
-    def build(cls, by_asset: Mapping[UUID, tuple[Fingerprint, ...]]) -> "_Table":
-        owners: list[UUID] = []
-        variants: list[str] = []
-        columns: dict[str, list[np.ndarray]] = {a: [] for a in ALGORITHM_BITS}
-        for asset_id, prints in by_asset.items():
-            by_variant: dict[str, dict[str, bytes]] = {}
-            for fp in prints:
-                by_variant.setdefault(fp.variant, {})[fp.algorithm] = fp.bits
-            for variant, bits in by_variant.items():
-                if set(bits) != set(ALGORITHM_BITS):
-                    continue  # a variant is only searchable when every algorithm can agree on it
-                owners.append(asset_id)
-                variants.append(variant)
-                for algorithm in ALGORITHM_BITS:
-                    columns[algorithm].append(np.frombuffer(bits[algorithm], dtype=np.uint64))
-        matrices = {
-            a: np.stack(c) if c else np.zeros((0, ALGORITHM_BITS[a] // 64), dtype=np.uint64)
-            for a, c in columns.items()
-        }
-        return cls(tuple(owners), tuple(variants), matrices)
+    def of(cls, prints: Iterable[Fingerprint]) -> "_Rows":
+        by_variant: dict[str, dict[str, bytes]] = {}
+        for fp in prints:
+            by_variant.setdefault(fp.variant, {})[fp.algorithm] = fp.bits
+        # A variant is only searchable when every algorithm can agree on it.
+        complete = {v: b for v, b in by_variant.items() if set(b) == set(ALGORITHM_BITS)}
+        bits: dict[str, np.ndarray] = {}
+        for algorithm, words in WORDS.items():
+            joined = b"".join(b[algorithm] for b in complete.values())
+            if any(len(b[algorithm]) != words * 8 for b in complete.values()):
+                raise ValueError(f"a {algorithm} fingerprint must be {words * 8} bytes")
+            bits[algorithm] = np.frombuffer(joined, dtype=np.uint64).reshape(-1, words).T
+        return cls(list(complete), bits)
+
+
+def _empty_table(capacity: int, generation: int) -> _Table:
+    return _Table(
+        size=0,
+        generation=generation,
+        rows=0,
+        assets=0,
+        bits={a: np.zeros((w, capacity), dtype=np.uint64) for a, w in WORDS.items()},
+        died=np.full(capacity, ALIVE, dtype=np.uint64),
+        owner=np.zeros(capacity, dtype=np.int32),
+        variant=np.zeros(capacity, dtype=np.int32),
+        asset_ids=[],
+        variant_names=[],
+    )
+
+
+def _with_capacity(table: _Table, capacity: int) -> _Table:
+    """A table on new arrays of `capacity`, holding `table`'s rows: the old arrays stay as they
+    are for searches still reading them."""
+    grown = _empty_table(capacity, table.generation)
+    n = table.size
+    for algorithm, matrix in table.bits.items():
+        grown.bits[algorithm][:, :n] = matrix[:, :n]
+    grown.died[:n] = table.died[:n]
+    grown.owner[:n] = table.owner[:n]
+    grown.variant[:n] = table.variant[:n]
+    return replace(
+        table, bits=grown.bits, died=grown.died, owner=grown.owner, variant=grown.variant
+    )
+
+
+def full_words(words: int, limit: int) -> int:
+    """How many leading words a scan reads for every row; the rest are read only for the rows
+    still within `limit`. Unrelated fingerprints differ in about half their bits, so after k
+    words their partial distance is near 32k with a spread of 4 sqrt(k): once that clears the
+    limit by two spreads, under ~2% of the rows are left, and gathering their remaining words
+    costs less than streaming those words for every row (for PDQ at 64: three words of four)."""
+    for k in range(1, words):
+        if 32 * k - limit >= 8 * math.sqrt(k):
+            return k
+    return words
+
+
+def scan(matrix: np.ndarray, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of `matrix` (words, rows) within `limit` bits of `query` (words,), in order, and
+    their distances. Exact: a row is left out only once its partial distance exceeds `limit`."""
+    words, n = matrix.shape
+    streamed = full_words(words, limit)
+    # A partial distance of up to three words fits in a byte, and byte arrays are the fastest.
+    partial_type = np.uint8 if 64 * streamed <= 255 else np.uint16
+    chunk = max(1, min(SCAN_CHUNK, n))
+    xor = np.empty(chunk, dtype=np.uint64)
+    count = np.empty(chunk, dtype=np.uint8)
+    partial = count if streamed == 1 else np.empty(chunk, dtype=partial_type)
+    found_rows: list[np.ndarray] = []
+    found_distances: list[np.ndarray] = []
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        x, c, d = xor[: stop - start], count[: stop - start], partial[: stop - start]
+        for word in range(streamed):
+            np.bitwise_xor(matrix[word, start:stop], query[word], out=x)
+            np.bitwise_count(x, out=c if word else d)
+            if word:
+                np.add(d, c, out=d)
+        rows = np.flatnonzero(d <= limit)
+        if rows.size:
+            found_distances.append(d[rows].astype(np.int64))
+            found_rows.append(rows + start)
+    if not found_rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, distances = np.concatenate(found_rows), np.concatenate(found_distances)
+    if streamed < words:
+        rest = np.bitwise_count(matrix[streamed:, rows] ^ query[streamed:, None])
+        distances += rest.sum(axis=0, dtype=np.int64)
+        keep = distances <= limit
+        rows, distances = rows[keep], distances[keep]
+    return rows, distances
 
 
 class MatchIndex:
+    """Rows are appended into arrays that double when full; removing or replacing an asset marks
+    its rows dead with the generation of that change, and dead rows are compacted away in bulk.
+    So a change costs about its own rows, and searches run against immutable snapshots."""
+
     def __init__(self) -> None:
         self._write_lock = threading.Lock()
-        self._by_asset: dict[UUID, tuple[Fingerprint, ...]] = {}
-        self._table = _Table.build({})
+        # Under the write lock only: asset -> its row range in the current table, and its
+        # position in that table's asset_ids.
+        self._ranges: dict[UUID, range] = {}
+        self._ordinals: dict[UUID, int] = {}
+        self._variant_ordinals: dict[str, int] = {}
+        self._table = _empty_table(MIN_CAPACITY, 0)
 
     def __len__(self) -> int:
         """Searchable rows: one per (asset, variant)."""
-        return len(self._table.owners)
+        return self._table.rows
 
     @property
     def asset_count(self) -> int:
-        return len(self._by_asset)
+        return self._table.assets
 
     def replace_all(self, entries: Iterable[tuple[UUID, Fingerprint]]) -> None:
         by_asset: dict[UUID, list[Fingerprint]] = {}
         for asset_id, fingerprint in entries:
             by_asset.setdefault(asset_id, []).append(fingerprint)
+        prepared = {asset_id: _Rows.of(prints) for asset_id, prints in by_asset.items()}
+        total = sum(len(r.variants) for r in prepared.values())
         with self._write_lock:
-            self._by_asset = {a: tuple(fps) for a, fps in by_asset.items()}
-            self._table = _Table.build(self._by_asset)
+            generation = self._table.generation + 1
+            self._ranges, self._ordinals, self._variant_ordinals = {}, {}, {}
+            table = _empty_table(max(MIN_CAPACITY, 2 * total), generation)
+            for asset_id, rows in prepared.items():
+                table = self._append(table, asset_id, rows)
+            self._table = table
 
     def put(self, asset_id: UUID, fingerprints: Iterable[Fingerprint]) -> None:
         """Adds an asset, or replaces its fingerprints; matchable as soon as this returns."""
+        rows = _Rows.of(fingerprints)
         with self._write_lock:
-            self._by_asset = {**self._by_asset, asset_id: tuple(fingerprints)}
-            self._table = _Table.build(self._by_asset)
+            table = self._table
+            old = self._ranges.get(asset_id)
+            generation = table.generation + 1
+            table = self._append(table, asset_id, rows)
+            # Marked after the new rows are written and before either is published, so a search
+            # sees the old rows or the new ones, never both or neither.
+            if old is not None:
+                table.died[old.start : old.stop] = generation
+            self._publish(
+                table,
+                generation,
+                rows=table.rows - (len(old) if old is not None else 0),
+                assets=table.assets - (old is not None),
+            )
 
     def remove(self, asset_id: UUID) -> None:
         with self._write_lock:
-            if asset_id in self._by_asset:
-                self._by_asset = {a: f for a, f in self._by_asset.items() if a != asset_id}
-                self._table = _Table.build(self._by_asset)
+            old = self._ranges.pop(asset_id, None)
+            if old is None:
+                return
+            self._ordinals.pop(asset_id)
+            table = self._table
+            generation = table.generation + 1
+            table.died[old.start : old.stop] = generation
+            self._publish(table, generation, rows=table.rows - len(old), assets=table.assets - 1)
 
     def search(self, query: Mapping[str, bytes], max_distance: Mapping[str, int]) -> list[Hit]:
         """Rows within `max_distance` of `query` on every algorithm at once."""
         table = self._table
-        rows = np.arange(len(table.owners))
-        distances: dict[str, np.ndarray] = {}
-        for algorithm in SEARCH_ORDER:
-            q = np.frombuffer(query[algorithm], dtype=np.uint64)
-            d = np.bitwise_count(table.bits[algorithm][rows] ^ q).sum(axis=1, dtype=np.int64)
-            keep = d <= max_distance[algorithm]
-            rows = rows[keep]
-            distances = {a: v[keep] for a, v in distances.items()}
-            distances[algorithm] = d[keep]
+        first, *others = SEARCH_ORDER
+        rows, found = scan(
+            table.bits[first][:, : table.size], _query_words(query, first), max_distance[first]
+        )
+        live = table.died[rows] > table.generation
+        rows = rows[live]
+        distances = {first: found[live]}
+        for algorithm in others:
             if rows.size == 0:
                 return []
+            q = _query_words(query, algorithm)
+            found = np.bitwise_count(table.bits[algorithm][:, rows] ^ q[:, None]).sum(
+                axis=0, dtype=np.int64
+            )
+            keep = found <= max_distance[algorithm]
+            rows = rows[keep]
+            distances = {a: v[keep] for a, v in distances.items()}
+            distances[algorithm] = found[keep]
+        owners, variants = table.owner[rows], table.variant[rows]
         return [
-            Hit(table.owners[r], table.variants[r], {a: int(d[i]) for a, d in distances.items()})
-            for i, r in enumerate(rows)
+            Hit(
+                table.asset_ids[owners[i]],
+                table.variant_names[variants[i]],
+                {a: int(d[i]) for a, d in distances.items()},
+            )
+            for i in range(rows.size)
         ]
+
+    def _append(self, table: _Table, asset_id: UUID, rows: _Rows) -> _Table:
+        """Writes `rows` past the end of `table` (growing it onto new arrays if full) and records
+        them as `asset_id`'s range; returns the table that holds them, not yet published."""
+        count = len(rows.variants)
+        if table.size + count > table.capacity:
+            table = _with_capacity(table, max(2 * table.capacity, table.size + count))
+        start, stop = table.size, table.size + count
+        ordinal = self._ordinals.get(asset_id)
+        if ordinal is None:
+            ordinal = self._ordinals[asset_id] = len(table.asset_ids)
+            table.asset_ids.append(asset_id)
+        for algorithm, matrix in rows.bits.items():
+            table.bits[algorithm][:, start:stop] = matrix
+        table.died[start:stop] = ALIVE
+        table.owner[start:stop] = ordinal
+        table.variant[start:stop] = [self._variant_ordinal(table, v) for v in rows.variants]
+        self._ranges[asset_id] = range(start, stop)
+        return replace(table, size=stop, rows=table.rows + count, assets=table.assets + 1)
+
+    def _variant_ordinal(self, table: _Table, variant: str) -> int:
+        ordinal = self._variant_ordinals.get(variant)
+        if ordinal is None:
+            ordinal = self._variant_ordinals[variant] = len(table.variant_names)
+            table.variant_names.append(variant)
+        return ordinal
+
+    def _publish(self, table: _Table, generation: int, *, rows: int, assets: int) -> None:
+        table = replace(table, generation=generation, rows=rows, assets=assets)
+        dead = table.size - rows
+        if dead >= COMPACT_MIN_DEAD and dead * COMPACT_DEAD_SHARE > rows:
+            table = self._compacted(table)
+        self._table = table
+
+    def _compacted(self, table: _Table) -> _Table:
+        """The live rows of `table` on new arrays, in their order, so each asset's rows stay one
+        range; assets are renumbered so the removed ones are forgotten."""
+        live = table.died[: table.size] == ALIVE
+        kept = np.flatnonzero(live)
+        new_row = np.cumsum(live) - 1  # a live row's position among the live rows
+        compact = _empty_table(max(MIN_CAPACITY, 2 * kept.size), table.generation)
+        for algorithm, matrix in table.bits.items():
+            for word in range(matrix.shape[0]):  # one word at a time: far faster than 2-D take
+                np.take(matrix[word], kept, out=compact.bits[algorithm][word, : kept.size])
+        new_owner = np.full(len(table.asset_ids), -1, dtype=np.int32)
+        for asset_id, ordinal in self._ordinals.items():
+            new_owner[ordinal] = len(compact.asset_ids)
+            compact.asset_ids.append(asset_id)
+        self._ordinals = {a: i for i, a in enumerate(compact.asset_ids)}
+        compact.owner[: kept.size] = new_owner[table.owner[kept]]
+        compact.variant[: kept.size] = table.variant[kept]
+        self._ranges = {
+            asset_id: range(int(new_row[r.start]), int(new_row[r.start]) + len(r))
+            if r
+            else range(0)
+            for asset_id, r in self._ranges.items()
+        }
+        return replace(
+            table,
+            size=int(kept.size),
+            bits=compact.bits,
+            died=compact.died,
+            owner=compact.owner,
+            variant=compact.variant,
+            asset_ids=compact.asset_ids,
+        )
+
+
+def _query_words(query: Mapping[str, bytes], algorithm: str) -> np.ndarray:
+    words = np.frombuffer(query[algorithm], dtype=np.uint64)
+    if words.size != WORDS[algorithm]:
+        raise ValueError(f"a {algorithm} query must be {WORDS[algorithm] * 8} bytes")
+    return words

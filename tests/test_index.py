@@ -1,6 +1,9 @@
 """The match index and the matching rule, without a database."""
 
-from uuid import uuid4
+import random
+import sys
+import threading
+from uuid import UUID, uuid4
 
 from service.fingerprints import Fingerprint, SightingPrints
 from service.index import MatchIndex
@@ -78,3 +81,152 @@ def test_replace_all_swaps_the_whole_content() -> None:
     index.replace_all([(new, fp) for fp in pair(5, 5)])
     assert {h.asset_id for h in index.search(query(5, 5), LIMITS)} == {new}
     assert (index.asset_count, len(index)) == (1, 1)
+
+
+def test_variant_without_every_algorithm_still_counts_its_asset() -> None:
+    index = MatchIndex()
+    index.put(uuid4(), [Fingerprint("pdq", "original", bytes(32))])
+    assert (index.asset_count, len(index)) == (1, 0)
+
+
+def test_pdq_distance_is_exact_at_the_limit_wherever_the_differing_bits_lie() -> None:
+    # At the service's thresholds a PDQ scan reads the last word only for rows still in reach
+    # after the first three: a row whose differing bits lie in that word must still count them.
+    index, limits = MatchIndex(), {"pdq": 64, "phash": 18}
+    last_word, first_and_last = uuid4(), uuid4()
+    index.put(last_word, pair(bits(64), 0))
+    index.put(first_and_last, pair((bits(60) << 192) | bits(5), 0))
+    assert [(h.asset_id, h.distances["pdq"]) for h in index.search(query(0, 0), limits)] == [
+        (last_word, 64)
+    ]
+    index.put(last_word, pair(bits(65), 0))
+    assert index.search(query(0, 0), limits) == []
+
+
+def random_prints(rng: random.Random, variants: int) -> list[Fingerprint]:
+    return [
+        fp
+        for v in range(variants)
+        for fp in pair(rng.getrandbits(256), rng.getrandbits(64), f"v{v}")
+    ]
+
+
+def near(fp: Fingerprint, rng: random.Random, flips: int) -> bytes:
+    value = int.from_bytes(fp.bits, "big")
+    for bit in rng.sample(range(fp.size), flips):
+        value ^= 1 << bit
+    return value.to_bytes(len(fp.bits), "big")
+
+
+def results(index: MatchIndex, queries: list[dict[str, bytes]]) -> list[set[tuple[object, ...]]]:
+    return [
+        {
+            (h.asset_id, h.variant, tuple(sorted(h.distances.items())))
+            for h in index.search(q, LIMITS)
+        }
+        for q in queries
+    ]
+
+
+def test_puts_and_removes_in_mixed_order_search_like_a_freshly_built_index() -> None:
+    # Enough rows that the arrays grow several times and removals trigger compactions.
+    rng = random.Random(4)
+    index = MatchIndex()
+    live: dict[UUID, list[Fingerprint]] = {}
+    assets = [uuid4() for _ in range(400)]
+
+    def check() -> None:
+        fresh = MatchIndex()
+        fresh.replace_all((a, fp) for a, prints in live.items() for fp in prints)
+        sample = [fp for prints in live.values() for fp in prints[:2]]
+        queries = [
+            {f.algorithm: near(f, rng, 3) for f in sample[i : i + 2]}
+            for i in range(0, min(len(sample), 200), 2)
+        ] + [query(rng.getrandbits(256), rng.getrandbits(64)) for _ in range(20)]
+        assert results(index, queries) == results(fresh, queries)
+        assert (len(index), index.asset_count) == (len(fresh), len(live))
+
+    for _ in range(3):
+        for asset in rng.sample(assets, 300):
+            if asset in live and rng.random() < 0.6:
+                index.remove(asset)
+                del live[asset]
+            else:  # a new asset, or new prints for one already there
+                live[asset] = random_prints(rng, rng.randint(0, 12))
+                index.put(asset, live[asset])
+        check()
+    for asset in list(live)[: len(live) * 9 // 10]:
+        index.remove(asset)
+        del live[asset]
+    check()
+
+
+def test_putting_an_asset_again_replaces_all_its_prints() -> None:
+    index, asset = MatchIndex(), uuid4()
+    index.put(asset, [*pair(0, 0, "original"), *pair(bits(200), bits(40), "flip")])
+    index.put(asset, pair(bits(100), bits(30), "rot90"))
+    assert index.search(query(0, 0), LIMITS) == []
+    assert index.search(query(bits(200), bits(40)), LIMITS) == []
+    [hit] = index.search(query(bits(100), bits(30)), LIMITS)
+    assert (hit.asset_id, hit.variant) == (asset, "rot90")
+    assert (index.asset_count, len(index)) == (1, 1)
+
+
+def test_removing_an_unknown_or_already_removed_asset_changes_nothing() -> None:
+    index, kept, gone = MatchIndex(), uuid4(), uuid4()
+    index.put(kept, pair(0, 0))
+    index.put(gone, pair(bits(100), bits(30)))
+    index.remove(gone)
+    index.remove(gone)
+    index.remove(uuid4())
+    assert [h.asset_id for h in index.search(query(0, 0), LIMITS)] == [kept]
+    assert (index.asset_count, len(index)) == (1, 1)
+
+
+def test_concurrent_searches_see_each_change_whole_and_no_row_after_its_remove() -> None:
+    # One asset flips between two variants with the same bits: a search must find exactly one
+    # of them, never both or neither. Other assets come and go (growing and compacting the
+    # arrays); once remove() has returned, no search that starts later may find that asset.
+    index, flipping = MatchIndex(), uuid4()
+    target = query(0, 0)
+    index.put(flipping, pair(0, 0, "a"))
+    removed: set[UUID] = set()
+    done = threading.Event()
+    failures: list[str] = []
+
+    def search() -> None:
+        while not done.is_set():
+            gone = set(removed)
+            try:
+                hits = index.search(target, LIMITS)
+            except Exception as error:
+                failures.append(repr(error))
+                return
+            mine = [h.variant for h in hits if h.asset_id == flipping]
+            if len(mine) != 1:
+                failures.append(f"flipping asset seen as {mine}")
+            if seen := {h.asset_id for h in hits} & gone:
+                failures.append(f"removed assets found: {seen}")
+
+    searchers = [threading.Thread(target=search) for _ in range(4)]
+    # Switch threads as often as the interpreter allows, so searches land inside changes.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    for thread in searchers:
+        thread.start()
+    rng = random.Random(7)
+    try:
+        for step in range(600):
+            index.put(flipping, pair(0, 0, "b" if step % 2 else "a"))
+            others = [uuid4() for _ in range(3)]
+            for other in others:  # within reach of the target query, so a stale row would show
+                index.put(other, [*pair(bits(rng.randint(0, 9)), 0, "x"), *random_prints(rng, 5)])
+            for other in others[:2]:
+                index.remove(other)
+                removed.add(other)
+    finally:
+        done.set()
+        sys.setswitchinterval(switch_interval)
+        for thread in searchers:
+            thread.join()
+    assert failures == []
