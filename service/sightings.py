@@ -178,11 +178,7 @@ def submit_batch(
     never spoils the others. Files the manifest does not name are reported, not stored."""
     if not isinstance(manifest, list):
         raise InvalidInput("the manifest must be a JSON list of {filename, page_url, ...} objects")
-    if len(manifest) > runtime.settings.max_batch_items:
-        raise InvalidInput(
-            f"a batch may hold at most {runtime.settings.max_batch_items} items; "
-            f"this one has {len(manifest)}"
-        )
+    _check_size(runtime, len(manifest))
 
     def run() -> BatchResult:
         received_at = runtime.clock()
@@ -221,11 +217,7 @@ def submit_fingerprints(
 ) -> BatchResult:
     """Sightings hashed on the crawler's side (`leaksentinel fingerprint --for sighting`): the
     fingerprints are the evidence, with the SHA-256 of the bytes where the crawler sends it."""
-    if len(items) > runtime.settings.max_batch_items:
-        raise InvalidInput(
-            f"a request may hold at most {runtime.settings.max_batch_items} items; "
-            f"this one has {len(items)}"
-        )
+    _check_size(runtime, len(items))
 
     def run() -> BatchResult:
         received_at = runtime.clock()
@@ -248,6 +240,12 @@ def submit_fingerprints(
         else []
     )
     return _idempotent(session, actor, idempotency_key, "fingerprints", content, BatchResult, run)
+
+
+def _check_size(runtime: Runtime, count: int) -> None:
+    limit = runtime.settings.max_batch_items
+    if count > limit:
+        raise InvalidInput(f"a request may hold at most {limit} items; this one has {count}")
 
 
 def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
