@@ -71,6 +71,10 @@ def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
                 )
             # Both hashes see only luma, so a JPEG's colour planes are never even decoded.
             image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+            # The file is in memory already: handed over in one piece rather than in 64 KiB
+            # reads, libjpeg's Huffman decoder (most of the time here) stays on its fast path,
+            # which it leaves whenever less than a few KiB of input remain in its buffer.
+            image.decodermaxblock = max(image.decodermaxblock, len(data))
             oriented: Image.Image = image
             if image.getexif().get(ORIENTATION, 1) != 1:
                 oriented = ImageOps.exif_transpose(image) or image

@@ -34,12 +34,19 @@ def _trim(levels: np.ndarray) -> tuple[int, int]:
     A frame row is dominated by one tone (FLAT_SHARE), or still largely (BAND_SHARE) the tone of
     the outermost row: a caption bar's rows stay mostly background between its letters."""
     rows = levels.shape[0]
+    if rows == 0:
+        return 0, rows
+    # Most images have no frame at all: when neither outermost row is flat, nothing is trimmed,
+    # and the histogram of every row is not worth making.
+    outermost = max(np.bincount(levels[0]).max(), np.bincount(levels[-1]).max())
+    if outermost / levels.shape[1] < FLAT_SHARE:
+        return 0, rows
     keyed = levels + 16 * np.arange(rows, dtype=np.intp)[:, None]
     counts = np.bincount(keyed.ravel(), minlength=16 * rows).reshape(rows, 16) / levels.shape[1]
     flat = counts.max(axis=1) >= FLAT_SHARE
 
     def frame_rows(order: np.ndarray) -> int:
-        if order.size == 0 or not flat[order[0]]:
+        if not flat[order[0]]:
             return 0
         tone = int(counts[order[0]].argmax())
         banded = flat[order] | (counts[order, tone] >= BAND_SHARE)
@@ -54,7 +61,7 @@ def _trim(levels: np.ndarray) -> tuple[int, int]:
 def frame_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     """Trims flat bands (borders, letterboxing, caption bars, a page or app frame) from every edge.
     Rows go first, then columns within the kept rows, then rows again within the kept columns."""
-    levels = (grey // 16).astype(np.intp)
+    levels = grey >> 4
     top, bottom, left, right = 0, grey.shape[0], 0, grey.shape[1]
     for _ in range(2):
         before = (top, bottom, left, right)
@@ -72,66 +79,80 @@ def frame_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
 def _peaks(profile: np.ndarray, count: int) -> list[int]:
     """Positions of the strongest values, at least three apart (one edge is often two pixels)."""
     chosen: list[int] = []
+    taken: set[int] = set()  # the chosen positions and their neighbours within two
     # Neighbours of a peak are all that can be skipped, so a few times `count` suffice.
     top = min(profile.size, 5 * count)
     strongest = np.argpartition(profile, profile.size - top)[profile.size - top :]
-    for position in strongest[np.argsort(profile[strongest])[::-1]]:
-        if profile[position] <= 0 or len(chosen) == count:
+    order = strongest[np.argsort(profile[strongest])[::-1]]
+    for position, value in zip(order.tolist(), profile[order].tolist(), strict=True):
+        if value <= 0 or len(chosen) == count:
             break
-        if all(abs(int(position) - c) >= 3 for c in chosen):
-            chosen.append(int(position))
+        if position not in taken:
+            chosen.append(position)
+            taken.update(range(position - 2, position + 3))
     return chosen
 
 
 @dataclass(frozen=True)
 class Edges:
     """Edge pixels of a grey image. vertical[y, x]: a jump between columns x and x+1;
-    horizontal[y, x]: between rows y and y+1."""
+    horizontal[y, x]: between rows y and y+1. Also how many lie on each column of `vertical`
+    and on each row of `horizontal`, which both line finders start from."""
 
     vertical: np.ndarray
     horizontal: np.ndarray
+    column_counts: np.ndarray
+    row_counts: np.ndarray
 
     @classmethod
     def of(cls, grey: np.ndarray) -> "Edges":
-        g = grey.astype(np.int16)
-        return cls(np.abs(np.diff(g, axis=1)) >= EDGE_STEP, np.abs(np.diff(g, axis=0)) >= EDGE_STEP)
+        # |a - b| as max - min, which stays within bytes.
+        vertical = np.maximum(grey[:, 1:], grey[:, :-1]) - np.minimum(grey[:, 1:], grey[:, :-1])
+        horizontal = np.maximum(grey[1:], grey[:-1]) - np.minimum(grey[1:], grey[:-1])
+        vertical, horizontal = vertical >= EDGE_STEP, horizontal >= EDGE_STEP
+        # Summed as bytes, which is quicker than as booleans; kept in the platform's integer so
+        # that ties between equal counts sort as they always have.
+        column_counts = np.add.reduce(vertical.view(np.uint8), axis=0, dtype=np.int32)
+        row_counts = np.add.reduce(horizontal.view(np.uint8), axis=1, dtype=np.int32)
+        return cls(vertical, horizontal, column_counts.astype(np.intp), row_counts.astype(np.intp))
+
+
+def _pairs(lines: list[int], least: float) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j, of sorted `lines` at least `least` apart: the only ones that can
+    be opposite sides of a rectangle big enough to propose."""
+    return [(i, j) for j in range(len(lines)) for i in range(j) if lines[j] - lines[i] >= least]
 
 
 def edge_boxes(edges: Edges) -> list[tuple[float, Box]]:
     """Rectangles whose four sides run along straight edges: a photo pasted into a page, a collage
     or another photo. Returns (share of the outline on edge pixels, box), best first."""
     height, width = edges.horizontal.shape[0] + 1, edges.vertical.shape[1] + 1
-    cols = np.array(sorted(_peaks(edges.vertical.sum(axis=0), CANDIDATE_LINES)), dtype=np.intp)
-    rows = np.array(sorted(_peaks(edges.horizontal.sum(axis=1), CANDIDATE_LINES)), dtype=np.intp)
+    cols = np.array(sorted(_peaks(edges.column_counts, CANDIDATE_LINES)), dtype=np.intp)
+    rows = np.array(sorted(_peaks(edges.row_counts, CANDIDATE_LINES)), dtype=np.intp)
     if cols.size < 2 or rows.size < 2:
         return []
-    xs, ys = cols + 1, rows + 1  # the boundary sits after the edge's first pixel
-    # Edge counts along any stretch of a candidate line, from cumulative sums along it.
-    v_cum = np.vstack([np.zeros((1, cols.size), np.int32), np.cumsum(edges.vertical[:, cols], 0)])
-    h_cum = np.hstack([np.zeros((rows.size, 1), np.int32), np.cumsum(edges.horizontal[rows], 1)])
-    # side_v[i, j, k]: edge pixels on column xs[i] from row ys[j] to ys[k]; side_h alike.
-    side_v = v_cum[ys, :].T[:, None, :] - v_cum[ys, :].T[:, :, None]
-    side_h = h_cum[:, xs][:, None, :] - h_cum[:, xs][:, :, None]
-    i, right, j, bottom = np.ix_(range(xs.size), range(xs.size), range(ys.size), range(ys.size))
-    on_edges = (
-        side_v[i, j, bottom]
-        + side_v[right, j, bottom]
-        + side_h[j, i, right]
-        + side_h[bottom, i, right]
-    )
-    widths = (xs[None, :] - xs[:, None])[:, :, None, None]
-    heights = (ys[None, :] - ys[:, None])[None, None, :, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cover = on_edges / (2 * widths + 2 * heights)
-    valid = (
-        (widths >= MIN_SIDE * width)
-        & (heights >= MIN_SIDE * height)
-        & ~((widths > MAX_SIDE * width) & (heights > MAX_SIDE * height))
-        & (cover >= MIN_EDGE_COVER)
-    )
+    xs, ys = (cols + 1).tolist(), (rows + 1).tolist()  # the boundary sits after the edge
+    x_pairs, y_pairs = _pairs(xs, MIN_SIDE * width), _pairs(ys, MIN_SIDE * height)
+    if not x_pairs or not y_pairs:
+        return []
+    left, right = np.array(x_pairs).T
+    top, bottom = np.array(y_pairs).T
+    # Edge counts before each candidate line's crossing with the others, from cumulative sums
+    # along it: at_ys[j, i], edge pixels on column xs[i] above row ys[j]; at_xs[j, i], on row
+    # ys[j] left of column xs[i].
+    at_ys = np.cumsum(edges.vertical[:, cols], axis=0)[rows]
+    at_xs = np.cumsum(edges.horizontal[rows], axis=1)[:, cols]
+    down = at_ys[bottom] - at_ys[top]  # [q, i]: on column xs[i] between the rows of pair q
+    across = at_xs[:, right] - at_xs[:, left]  # [j, p]: on row ys[j] between the columns of p
+    # Rectangle (q, p): rows top[q] to bottom[q], columns left[p] to right[p].
+    on_edges = down[:, left] + down[:, right] + across[top] + across[bottom]
+    widths = np.array([xs[b] - xs[a] for a, b in x_pairs])
+    heights = np.array([ys[d] - ys[c] for c, d in y_pairs])
+    cover = on_edges / (2 * widths[None, :] + 2 * heights[:, None])
+    whole = (widths > MAX_SIDE * width)[None, :] & (heights > MAX_SIDE * height)[:, None]
     found = [
-        (float(cover[a, b, c, d]), (int(xs[a]), int(ys[c]), int(xs[b]), int(ys[d])))
-        for a, b, c, d in zip(*np.nonzero(valid), strict=True)
+        (float(cover[q, p]), (xs[left[p]], ys[top[q]], xs[right[p]], ys[bottom[q]]))
+        for q, p in zip(*np.nonzero((cover >= MIN_EDGE_COVER) & ~whole), strict=True)
     ]
     found.sort(key=lambda item: (-item[0], item[1]))
     return found[:MAX_RECTANGLES]
@@ -142,28 +163,42 @@ def split_boxes(edges: Edges) -> list[Box]:
     bar or a second picture above, below or beside the first."""
     height, width = edges.horizontal.shape[0] + 1, edges.vertical.shape[1] + 1
     boxes: list[Box] = []
-    row_cover = edges.horizontal.mean(axis=1)
-    for y in _peaks(np.where(row_cover >= SPLIT_COVER, row_cover, 0), 2):
-        boxes += [(0, 0, width, y + 1), (0, y + 1, width, height)]
-    col_cover = edges.vertical.mean(axis=0)
-    for x in _peaks(np.where(col_cover >= SPLIT_COVER, col_cover, 0), 2):
-        boxes += [(0, 0, x + 1, height), (x + 1, 0, width, height)]
+    row_cover = edges.row_counts / width
+    across = row_cover >= SPLIT_COVER
+    if across.any():
+        for y in _peaks(np.where(across, row_cover, 0), 2):
+            boxes += [(0, 0, width, y + 1), (0, y + 1, width, height)]
+    col_cover = edges.column_counts / height
+    across = col_cover >= SPLIT_COVER
+    if across.any():
+        for x in _peaks(np.where(across, col_cover, 0), 2):
+            boxes += [(0, 0, x + 1, height), (x + 1, 0, width, height)]
     return boxes
 
 
-def band_boxes(frame: Box | None, rows: int, cols: int) -> list[Box]:
+def _caption_tone(line: np.ndarray) -> bool:
+    """Whether a row is mostly white or black, as a caption bar's background is."""
+    tone = int(np.bincount(line >> 4, minlength=16).argmax())
+    return tone in (0, 15)
+
+
+def band_boxes(frame: Box | None, grey: np.ndarray) -> list[Box]:
     """Where a caption bar was seen at the top or bottom, the picture without a bar of the usual
     heights: trimming stops early when the caption's letters fill its rows, or runs on into a
-    picture whose edge has the bar's tone (snow under a white bar)."""
+    picture whose edge has the bar's tone (snow under a white bar). A flat band of another tone
+    (a blue sky) is no caption bar: the trimmed frame alone is tried there."""
     if frame is None:
         return []
+    rows, cols = grey.shape
     _, top, _, bottom = frame
+    captioned_top = top > 0 and _caption_tone(grey[0])
+    captioned_bottom = bottom < rows and _caption_tone(grey[-1])
     boxes: list[Box] = []
     for share in BAND_SHARES:
         cut = round(rows * share)
-        if top > 0 and abs(cut - top) > 2:
+        if captioned_top and abs(cut - top) > 2:
             boxes.append((0, cut, cols, rows))
-        if bottom < rows and abs(rows - cut - bottom) > 2:
+        if captioned_bottom and abs(rows - cut - bottom) > 2:
             boxes.append((0, 0, cols, rows - cut))
     return boxes
 
@@ -171,7 +206,7 @@ def band_boxes(frame: Box | None, rows: int, cols: int) -> list[Box]:
 def propose(pixels: Image.Image) -> list[Proposal]:
     """Regions of `pixels` (grey) worth fingerprinting on their own, whole image excluded."""
     scale = ANALYSIS_SIDE / max(pixels.size)
-    small = pixels.convert("L")  # a no-op for the grey images the pipeline passes
+    small = pixels if pixels.mode == "L" else pixels.convert("L")
     if scale < 1:
         small = small.resize(
             (max(1, round(pixels.width * scale)), max(1, round(pixels.height * scale))),
@@ -195,7 +230,7 @@ def propose(pixels: Image.Image) -> list[Proposal]:
     frame = frame_box(grey)
     if frame is not None and worth_it(frame):
         proposals.append(Proposal(to_pixels(frame), "frame"))
-    found = [(box, "band") for box in band_boxes(frame, rows, cols)]
+    found = [(box, "band") for box in band_boxes(frame, grey)]
     edges = Edges.of(grey)
     found += [(box, "split") for box in split_boxes(edges)]
     found += [(box, "edges") for _cover, box in edge_boxes(edges)]
