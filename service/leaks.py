@@ -7,9 +7,10 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, values
+from service import audit, values, webhooks
 from service.actors import SYSTEM, Actor
 from service.errors import InvalidInput, InvalidTransition, LeakNotFound
+from service.fingerprints import hamming
 from service.matching import AssetMatch
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
 from service.reports import (
@@ -21,13 +22,18 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.models import Leak, LeakEvent, SightingMatch
+from storage.models import Dismissal, Leak, LeakEvent, SightingMatch
 from storage.repositories import assets as assets_repo
+from storage.repositories import dismissals as dismissals_repo
 from storage.repositories import leaks as leaks_repo
 from storage.repositories import sightings as sightings_repo
 from storage.repositories.leaks import LeakFilter, LeakRow
 from storage.types import utcnow
 
+# PDQ's authors' distance for "the same picture" (re-encoded, resized): a dismissed found image
+# and its near-duplicates stay dismissed, while the asset's other copies, which matched it at up
+# to the looser match threshold, still open leaks.
+SAME_IMAGE_PDQ_DISTANCE = 31
 STATUSES = ("open", "confirmed", "false_positive", "takedown_requested", "resolved")
 # A new sighting joins the asset's report while it is being worked; once the report is closed
 # (dismissed or resolved) a new sighting is a new incident and opens a new report.
@@ -48,6 +54,8 @@ class Seen(Protocol):
     @property
     def id(self) -> UUID: ...
     @property
+    def content_key(self) -> str: ...
+    @property
     def received_at(self) -> datetime: ...
     @property
     def found_at(self) -> datetime | None: ...
@@ -57,31 +65,62 @@ def _published_at(sighting: Seen) -> datetime:
     return sighting.found_at or sighting.received_at
 
 
-def record_match(session: Session, sighting: Seen, match: AssetMatch) -> None:
+def record_match(session: Session, sighting: Seen, match: AssetMatch, *, base_url: str) -> None:
     """A sighting received before the asset's embargo ends is a leak; after it, a post-embargo
-    sighting. The asset row is locked so concurrent sightings agree on one open report."""
+    sighting; and a found image security dismissed for this asset stays dismissed. The asset row
+    is locked so concurrent sightings agree on one open report."""
     asset = assets_repo.get(session, match.asset_id, for_update=True)
     if asset is None or asset.status != "active":
         return  # retired after the index answered
-    leak_id = None
+    leak_id, kind = None, "post_embargo"
     if sighting.received_at < asset.embargo_until:
-        leak_id = _open_or_extend(session, sighting, match).id
+        if _dismissed(session, sighting, match):
+            kind = "dismissed"
+        else:
+            leak_id, kind = _open_or_extend(session, sighting, match, base_url).id, "leak"
     sightings_repo.add_match(
         session,
         SightingMatch(
             sighting_id=sighting.id,
             asset_id=asset.id,
             leak_id=leak_id,
-            kind="leak" if leak_id else "post_embargo",
+            kind=kind,
             score=match.score,
             variant=match.variant,
             region=match.region,
             distances=match.distances,
+            query_pdq=match.query.get("pdq"),
         ),
     )
 
 
-def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch) -> Leak:
+def _dismissed(session: Session, sighting: Seen, match: AssetMatch) -> bool:
+    """The same bytes, or a region whose PDQ hash is within PDQ's near-duplicate distance of one
+    dismissed, is the same found image again."""
+    query = match.query.get("pdq")
+    for dismissal in dismissals_repo.of_asset(session, match.asset_id):
+        if dismissal.content_key == sighting.content_key:
+            return True
+        pdq = dismissal.pdq
+        if query is not None and pdq is not None and hamming(query, pdq) <= SAME_IMAGE_PDQ_DISTANCE:
+            return True
+    return False
+
+
+def _dismiss(session: Session, leak: Leak, at: datetime) -> None:
+    found = dismissals_repo.evidence_of_leak(session, leak.id)
+    dismissals_repo.add_all(
+        session,
+        [
+            Dismissal(
+                asset_id=leak.asset_id, leak_id=leak.id, content_key=key, pdq=bits, created_at=at
+            )
+            for key, bits in found
+        ],
+    )
+
+
+def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch, base_url: str) -> Leak:
     published = _published_at(sighting)
     leak = leaks_repo.latest_with_status(session, match.asset_id, EXTENDABLE)
     if leak is None:
@@ -104,6 +143,7 @@ def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch) -> Leak
                 leak_id=leak.id, at=sighting.received_at, actor=SYSTEM.name, to_status="open"
             ),
         )
+        _alert(session, "leak.opened", leak, sighting.received_at, base_url)
         return leak
     if published < leak.first_seen_at:
         leak.first_seen_at, leak.first_sighting_id = published, sighting.id
@@ -223,8 +263,11 @@ class LeakChange:
     note: str | None = None
 
 
-def update_leak(session: Session, actor: Actor, leak_id: UUID, change: LeakChange) -> LeakDetail:
-    """Triage: a status move along TRANSITIONS, an assignment, a note; each one a history entry."""
+def update_leak(
+    session: Session, actor: Actor, leak_id: UUID, change: LeakChange, *, base_url: str = ""
+) -> LeakDetail:
+    """Triage: a status move along TRANSITIONS, an assignment, a note; each one a history entry.
+    Dismissing a leak as a false positive teaches the matcher its found images."""
     leak = leaks_repo.get(session, leak_id, for_update=True)
     if leak is None:
         raise LeakNotFound(f"no leak with id {leak_id}")
@@ -271,6 +314,8 @@ def update_leak(session: Session, actor: Actor, leak_id: UUID, change: LeakChang
     if new_status != leak.status:
         detail.update(from_status=leak.status, to_status=new_status)
         leak.status = new_status
+        if new_status == "false_positive":
+            _dismiss(session, leak, now)
     if assignee_changed:
         leak.assignee = change.assignee or None
         detail["assignee"] = change.assignee or ""
@@ -280,4 +325,18 @@ def update_leak(session: Session, actor: Actor, leak_id: UUID, change: LeakChang
     session.add(leak)
     session.flush()
     audit.record(session, actor, "leak.update", "leak", leak.id, **detail)
+    if "to_status" in detail or assignee_changed:
+        _alert(session, "leak.updated", leak, now, base_url)
     return get_leak(session, leak_id)
+
+
+def _alert(session: Session, event_type: str, leak: Leak, at: datetime, base_url: str) -> None:
+    webhooks.enqueue(
+        session,
+        event_type,
+        at=at,
+        leak_id=leak.id,
+        asset_id=leak.asset_id,
+        status=leak.status,
+        base_url=base_url,
+    )

@@ -17,6 +17,7 @@ class AssetMatch:
     variant: str  # the registered variant that matched, e.g. "flip" or "crop70-lt"
     region: str  # the part of the found image that matched: "original" or "region:..."
     distances: dict[str, int]
+    query: Mapping[str, bytes]  # the matched region's fingerprint bits, per algorithm
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def find_matches(
             continue
         for hit in index.search(query, policy.max_distance):
             candidate = AssetMatch(
-                hit.asset_id, score(hit.distances), hit.variant, region, hit.distances
+                hit.asset_id, score(hit.distances), hit.variant, region, hit.distances, query
             )
             current = best.get(hit.asset_id)
             if current is None or candidate.score > current.score:

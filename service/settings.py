@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     pdq_max_distance: int = Field(default=64, ge=0, le=256)
     phash_max_distance: int = Field(default=18, ge=0, le=64)
 
+    # Webhooks: the service's own address, for the link in each alert (empty: a path only);
+    # whether `serve` also drains the outbox; whether alerts may go to private addresses.
+    public_base_url: str = ""
+    run_outbox_worker: bool = True
+    webhook_allow_private_targets: bool = False
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

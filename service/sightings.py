@@ -322,10 +322,11 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) ->
         new.append(item)
         receipts.append(Receipt.of(item.sighting, duplicate=False))
     chain.append(session, tail, [item.sighting for item in new])
+    base_url = runtime.settings.public_base_url
     sightings_repo.add_many(session, [item.sighting.columns() for item in new])
     for item in new:
         for match in item.matches:
-            leaks.record_match(session, item.sighting, match)
+            leaks.record_match(session, item.sighting, match, base_url=base_url)
     return receipts
 
 

@@ -141,11 +141,13 @@ class SightingMatch(SQLModel, table=True):
     sighting_id: UUID = Field(foreign_key="sightings.id", index=True)
     asset_id: UUID = Field(foreign_key="assets.id", index=True)
     leak_id: UUID | None = Field(default=None, foreign_key="leaks.id", index=True)
-    kind: str = Field(max_length=20)  # "leak" or "post_embargo"
+    kind: str = Field(max_length=20)  # "leak", "post_embargo" or "dismissed"
     score: float
     variant: str = Field(max_length=40)  # the asset variant that matched
     region: str = Field(max_length=60)  # the part of the found image that matched
     distances: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The PDQ bits of the found image's region that matched: what a dismissal remembers.
+    query_pdq: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class LeakEvent(SQLModel, table=True):
@@ -185,3 +187,52 @@ class IndexState(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     generation: int = Field(default=0, sa_type=BigInteger)
+
+
+class Dismissal(SQLModel, table=True):
+    """A found image that security ruled a false positive for an asset: by its content, and by
+    the fingerprint of each region of it, so neither it nor a re-encoded copy reopens a leak."""
+
+    __tablename__ = "dismissals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: UUID = Field(foreign_key="assets.id", index=True)
+    leak_id: UUID = Field(foreign_key="leaks.id", index=True)
+    content_key: str = Field(max_length=64)
+    pdq: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class Webhook(SQLModel, table=True):
+    __tablename__ = "webhooks"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    url: str = Field(max_length=2048)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Kept as issued: the worker needs it to sign every delivery.
+    secret: str = Field(max_length=100)
+    status: str = Field(default="active", max_length=20)  # "active" or "disabled"
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    created_by: UUID | None = Field(default=None, foreign_key="api_keys.id")
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one message per (event, webhook), written in the transaction that caused the
+    event, and worked off by the delivery worker until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    webhook_id: UUID = Field(foreign_key="webhooks.id", index=True)
+    event_type: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # "pending", "delivered", or "failed" (given up, or the endpoint was disabled)
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)

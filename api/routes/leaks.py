@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from api.deps import SecurityActor, SessionDep
+from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.schemas import LeakPatch, Page
 from service import leaks
 from service.reports import LeakDetail, LeakSummary
@@ -40,7 +40,8 @@ def get_leak(leak_id: UUID, _: SecurityActor, session: SessionDep) -> LeakDetail
 
 @router.patch("/{leak_id}", response_model=LeakDetail)
 def update_leak(
-    leak_id: UUID, body: LeakPatch, actor: SecurityActor, session: SessionDep
+    leak_id: UUID, body: LeakPatch, actor: SecurityActor, runtime: RuntimeDep, session: SessionDep
 ) -> LeakDetail:
     change = leaks.LeakChange(status=body.status, assignee=body.assignee, note=body.note)
-    return leaks.update_leak(session, actor, leak_id, change)
+    base_url = runtime.settings.public_base_url
+    return leaks.update_leak(session, actor, leak_id, change, base_url=base_url)
