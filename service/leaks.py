@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from service.reports import (
     AssetRef,
     HistoryEntry,
     LeakDetail,
+    LeakList,
     LeakSummary,
     NoteEntry,
     SightingEntry,
@@ -170,12 +172,15 @@ def _summary_fields(row: LeakRow, domains: list[str]) -> dict[str, object]:
             image_url=first.image_url,
             domain=first.domain,
             account=first.account,
+            found_at=first.found_at,
+            received_at=first.received_at,
         ),
         "last_seen_at": leak.last_seen_at,
         "sightings_count": leak.sightings_count,
         "domains": domains,
         "best_score": leak.best_score,
         "assignee": leak.assignee,
+        "lead_time_seconds": (asset.embargo_until - leak.first_seen_at).total_seconds(),
     }
 
 
@@ -191,17 +196,30 @@ def _validated_filter(f: LeakFilter) -> LeakFilter:
     )
 
 
+class LeakOrder(StrEnum):
+    ACTIVITY = "activity"  # newest activity (last sighting received) first
+    FIRST_SEEN = "first_seen"  # earliest first publication first
+
+
 def list_leaks(
     session: Session,
     leak_filter: LeakFilter,
     *,
     cursor: str | None = None,
     limit: int | None = None,
+    order: LeakOrder = LeakOrder.ACTIVITY,
 ) -> Page[LeakSummary]:
-    """Newest activity first."""
     leak_filter = _validated_filter(leak_filter)
     size = clamp_limit(limit)
-    rows = leaks_repo.page(session, leak_filter, position=decode_cursor(cursor), limit=size + 1)
+    earliest_first = order is LeakOrder.FIRST_SEEN
+    tag = "" if order is LeakOrder.ACTIVITY else order.value
+    rows = leaks_repo.page(
+        session,
+        leak_filter,
+        position=decode_cursor(cursor, tag),
+        limit=size + 1,
+        earliest_first=earliest_first,
+    )
     more = len(rows) > size
     rows = rows[:size]
     domains = leaks_repo.domains_by_leak(session, [r.leak.id for r in rows])
@@ -209,8 +227,25 @@ def list_leaks(
         LeakSummary.model_validate(_summary_fields(r, domains.get(r.leak.id, []))) for r in rows
     ]
     last = rows[-1].leak if rows else None
-    next_cursor = encode_cursor(last.last_seen_at, last.id) if more and last else None
-    return Page(items, next_cursor)
+    if not (more and last):
+        return Page(items, None)
+    key = last.first_seen_at if earliest_first else last.last_seen_at
+    return Page(items, encode_cursor(key, last.id, tag))
+
+
+def report_leaks(
+    session: Session,
+    leak_filter: LeakFilter,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    order: LeakOrder = LeakOrder.ACTIVITY,
+) -> LeakList:
+    """A page of leak reports, with the count per status that a triage queue shows."""
+    page = list_leaks(session, leak_filter, cursor=cursor, limit=limit, order=order)
+    counted = leaks_repo.totals(session, _validated_filter(leak_filter))
+    totals = {status: counted.get(status, 0) for status in STATUSES}
+    return LeakList(items=page.items, next_cursor=page.next_cursor, totals=totals)
 
 
 def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
@@ -251,7 +286,6 @@ def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
                 for e in events
             ],
             "notes": [NoteEntry(at=e.at, actor=e.actor, note=e.note) for e in events if e.note],
-            "lead_time_seconds": (row.asset.embargo_until - row.leak.first_seen_at).total_seconds(),
         }
     )
 

@@ -22,17 +22,21 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(ts: datetime, row_id: UUID) -> str:
-    raw = json.dumps([ts.isoformat(), str(row_id)]).encode()
+def encode_cursor(ts: datetime, row_id: UUID, order: str = "") -> str:
+    """`order` names the sort the cursor belongs to, so it cannot be replayed against another."""
+    fields = [ts.isoformat(), str(row_id), *([order] if order else [])]
+    raw = json.dumps(fields).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
+def decode_cursor(cursor: str | None, order: str = "") -> tuple[datetime, UUID] | None:
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        ts_text, id_text = json.loads(raw)
+        ts_text, id_text, *rest = json.loads(raw)
+        if rest != ([order] if order else []):
+            raise ValueError("a cursor of another sort order")
         ts = datetime.fromisoformat(ts_text)
         if ts.tzinfo is None:
             raise ValueError("naive cursor time")

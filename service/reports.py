@@ -22,6 +22,8 @@ class SourceRef(_Report):
     image_url: str | None
     domain: str
     account: str | None
+    found_at: datetime | None = Field(description="Publication time claimed by the crawler.")
+    received_at: datetime = Field(description="When LeakSentinel received it.")
 
 
 class LeakSummary(_Report):
@@ -38,6 +40,9 @@ class LeakSummary(_Report):
     domains: list[str]
     best_score: float
     assignee: str | None
+    lead_time_seconds: float = Field(
+        description="Embargo end minus first sighting: how early the picture got out."
+    )
 
 
 class SightingEntry(_Report):
@@ -78,6 +83,13 @@ class LeakDetail(LeakSummary):
     sightings: list[SightingEntry]
     history: list[HistoryEntry]
     notes: list[NoteEntry]
-    lead_time_seconds: float = Field(
-        description="Embargo end minus first sighting: how early the picture got out."
+
+
+class LeakList(_Report):
+    items: list[LeakSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+    totals: dict[str, int] = Field(
+        description="Leaks per status under the same filters, the status filter aside."
     )

@@ -7,15 +7,16 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
-from api.schemas import LeakPatch, Page
+from api.schemas import LeakPatch
 from service import leaks
-from service.reports import LeakDetail, LeakSummary
+from service.leaks import LeakOrder
+from service.reports import LeakDetail, LeakList
 from storage.repositories.leaks import LeakFilter
 
 router = APIRouter(prefix="/v1/leaks", tags=["security"])
 
 
-@router.get("", response_model=Page[LeakSummary])
+@router.get("", response_model=LeakList)
 def list_leaks(
     _: SecurityActor,
     session: SessionDep,
@@ -25,12 +26,15 @@ def list_leaks(
     domain: str | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    sort: Annotated[
+        LeakOrder,
+        Query(description="`activity`: newest activity first; `first_seen`: earliest first."),
+    ] = LeakOrder.ACTIVITY,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> Page[LeakSummary]:
+) -> LeakList:
     leak_filter = LeakFilter(status, asset_id, product, domain, since, until)
-    page = leaks.list_leaks(session, leak_filter, cursor=cursor, limit=limit)
-    return Page[LeakSummary](items=page.items, next_cursor=page.next_cursor)
+    return leaks.report_leaks(session, leak_filter, cursor=cursor, limit=limit, order=sort)
 
 
 @router.get("/{leak_id}", response_model=LeakDetail)

@@ -1,4 +1,4 @@
-"""Keyset pagination over (timestamp, id), newest first."""
+"""Keyset pagination over (timestamp, id), newest first unless asked otherwise."""
 
 from datetime import datetime
 from typing import Any
@@ -10,9 +10,13 @@ from sqlalchemy.sql.elements import ColumnElement
 Position = tuple[datetime, UUID]
 
 
-def after(ts_column: Any, id_column: Any, position: Position | None) -> ColumnElement[bool] | None:
-    """Rows strictly after `position` in (ts desc, id desc) order."""
+def after(
+    ts_column: Any, id_column: Any, position: Position | None, *, descending: bool = True
+) -> ColumnElement[bool] | None:
+    """Rows strictly after `position` in (ts, id) order, both descending or both ascending."""
     if position is None:
         return None
     ts, row_id = position
-    return or_(ts_column < ts, and_(ts_column == ts, id_column < row_id))
+    if descending:
+        return or_(ts_column < ts, and_(ts_column == ts, id_column < row_id))
+    return or_(ts_column > ts, and_(ts_column == ts, id_column > row_id))

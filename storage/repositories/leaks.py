@@ -2,8 +2,9 @@
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
 from sqlalchemy import func
@@ -57,6 +58,18 @@ def _rows(leak_filter: LeakFilter) -> Select[Leak, Asset, Sighting]:
         .join(Asset, col(Asset.id) == col(Leak.asset_id))
         .join(Sighting, col(Sighting.id) == col(Leak.first_sighting_id))
     )
+    return _filtered(statement, leak_filter)
+
+
+class _Narrowable(Protocol):
+    def where(self, *whereclause: Any) -> Self: ...
+
+
+S = TypeVar("S", bound=_Narrowable)
+
+
+def _filtered(statement: S, leak_filter: LeakFilter) -> S:
+    """`statement` (which joins Asset) narrowed to the leaks `leak_filter` describes."""
     f = leak_filter
     if f.status is not None:
         statement = statement.where(Leak.status == f.status)
@@ -80,14 +93,32 @@ def _rows(leak_filter: LeakFilter) -> Select[Leak, Asset, Sighting]:
 
 
 def page(
-    session: Session, leak_filter: LeakFilter, *, position: Position | None, limit: int
+    session: Session,
+    leak_filter: LeakFilter,
+    *,
+    position: Position | None,
+    limit: int,
+    earliest_first: bool = False,
 ) -> list[LeakRow]:
+    """Newest activity first, or, with `earliest_first`, by first publication, oldest first."""
     statement = _rows(leak_filter)
-    cursor_filter = after(col(Leak.last_seen_at), col(Leak.id), position)
+    key = col(Leak.first_seen_at) if earliest_first else col(Leak.last_seen_at)
+    cursor_filter = after(key, col(Leak.id), position, descending=not earliest_first)
     if cursor_filter is not None:
         statement = statement.where(cursor_filter)
-    statement = statement.order_by(col(Leak.last_seen_at).desc(), col(Leak.id).desc()).limit(limit)
+    if earliest_first:
+        statement = statement.order_by(key, col(Leak.id))
+    else:
+        statement = statement.order_by(key.desc(), col(Leak.id).desc())
+    statement = statement.limit(limit)
     return [LeakRow(leak, asset, first) for leak, asset, first in session.exec(statement)]
+
+
+def totals(session: Session, leak_filter: LeakFilter) -> dict[str, int]:
+    """Leaks per status under `leak_filter`, its status aside."""
+    statement = select(Leak.status, func.count()).join(Asset, col(Asset.id) == col(Leak.asset_id))
+    statement = _filtered(statement, replace(leak_filter, status=None)).group_by(col(Leak.status))
+    return {status: count for status, count in session.exec(statement)}
 
 
 def get_row(session: Session, leak_id: UUID) -> LeakRow | None:
