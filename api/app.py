@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.limits import BodySizeLimit
-from api.routes import assets, health, keys, leaks, sightings
+from api.routes import assets, health, keys, leaks, sightings, sources
 from service import runtime as runtime_service
 from service.runtime import Clock
 from service.settings import Settings
@@ -53,6 +53,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
     )
     problems.install(app)
-    for module in (health, keys, assets, sightings, leaks):
+    for module in (health, keys, assets, sightings, leaks, sources):
         app.include_router(module.router)
     return app

@@ -45,6 +45,24 @@ def decode_cursor(cursor: str | None, order: str = "") -> tuple[datetime, UUID] 
         raise InvalidCursor("the cursor is not one this service issued") from exc
 
 
+def encode_offset(offset: int) -> str:
+    """For ranked lists (aggregates re-ranked as data arrives), where no key is stable."""
+    return base64.urlsafe_b64encode(json.dumps(["offset", offset]).encode()).decode().rstrip("=")
+
+
+def decode_offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        tag, offset = json.loads(raw)
+        if tag != "offset" or not isinstance(offset, int) or offset < 0:
+            raise ValueError("not an offset cursor")
+        return offset
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("the cursor is not one this service issued") from exc
+
+
 def clamp_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT

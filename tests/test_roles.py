@@ -67,6 +67,10 @@ class Targets:
         return str(self.api.asset(image(1))["id"])
 
     @cached_property
+    def domain(self) -> str:
+        return "news.example.com"
+
+    @cached_property
     def leak_id(self) -> str:
         assert self.asset_id
         self.api.sighting(image(1))
@@ -195,6 +199,8 @@ MATRIX = [
     RouteCase("GET", "/v1/leaks", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _get),
     RouteCase("PATCH", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _patch_leak),
+    RouteCase("GET", "/v1/sources", LEAK_WORKERS, 200, _get),
+    RouteCase("GET", "/v1/sources/{domain}", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/healthz", None, 200, _get),
     RouteCase("GET", "/readyz", None, 200, _get),
 ]
