@@ -115,8 +115,9 @@ def phash_bits(grey32: np.ndarray) -> np.ndarray:
     """imagehash.phash of a 32x32 grey image, as an 8x8 boolean array."""
     # Rounded, so that a coefficient that is zero in exact arithmetic ties with a zero median
     # as it does in scipy, instead of landing a rounding error above it.
-    low = np.round(_DCT_ROWS @ grey32.astype(np.float64) @ _DCT_ROWS.T, 6)
-    middle = np.partition(low.ravel(), (31, 32))
+    low = (_DCT_ROWS @ grey32.astype(np.float64) @ _DCT_ROWS.T).round(6)
+    middle = low.flatten()
+    middle.partition((31, 32))
     result: np.ndarray = low > (middle[31] + middle[32]) / 2
     return result
 
@@ -124,7 +125,7 @@ def phash_bits(grey32: np.ndarray) -> np.ndarray:
 def _hash(square: np.ndarray, variant: str) -> tuple[list[Fingerprint], int]:
     """Both algorithms over one HASH_SIDE grey square, and PDQ's quality for it."""
     # PDQ takes RGB and reduces it to luma; three equal planes give it back the grey exactly.
-    pdq_bits, quality = pdqhash.compute(np.repeat(square[:, :, None], 3, axis=2))
+    pdq_bits, quality = pdqhash.compute(square[:, :, None].repeat(3, axis=2))
     # Image.reduce(2) exactly, (the sum of each 2x2 block + 2) >> 2, without a trip through Pillow.
     pairs = np.add(square[:, 0::2], square[:, 1::2], dtype=np.uint16)
     grey32 = (pairs[0::2] + pairs[1::2] + 2) >> 2
@@ -149,10 +150,12 @@ def _looks_like_text(square: np.ndarray) -> bool:
     """One tone dominates and the rest is thin strokes: a screenshot of text, not a picture."""
     grey = square // 32
     tone = int(np.bincount(grey.ravel()).argmax())
+    # Text sits on paper or on a dark screen: the dominant tone is one of the extremes.
+    if tone not in (0, 7):
+        return False
     dominant = grey == tone
     others = ~dominant
-    # Text sits on paper or on a dark screen: the dominant tone is one of the extremes.
-    if tone not in (0, 7) or dominant.mean() < TEXT_SHARE or not others.any():
+    if np.count_nonzero(dominant) / dominant.size < TEXT_SHARE or not np.count_nonzero(others):
         return False
     # A stroke pixel touches the background on some side; the inside of an object does not.
     touching = np.zeros_like(others)

@@ -38,7 +38,7 @@ def _trim(levels: np.ndarray) -> tuple[int, int]:
         return 0, rows
     # Most images have no frame at all: when neither outermost row is flat, nothing is trimmed,
     # and the histogram of every row is not worth making.
-    outermost = max(np.bincount(levels[0]).max(), np.bincount(levels[-1]).max())
+    outermost = max(max(np.bincount(line).tolist()) for line in (levels[0], levels[-1]))
     if outermost / levels.shape[1] < FLAT_SHARE:
         return 0, rows
     keyed = levels + 16 * np.arange(rows, dtype=np.intp)[:, None]
@@ -82,8 +82,8 @@ def _peaks(profile: np.ndarray, count: int) -> list[int]:
     taken: set[int] = set()  # the chosen positions and their neighbours within two
     # Neighbours of a peak are all that can be skipped, so a few times `count` suffice.
     top = min(profile.size, 5 * count)
-    strongest = np.argpartition(profile, profile.size - top)[profile.size - top :]
-    order = strongest[np.argsort(profile[strongest])[::-1]]
+    strongest = profile.argpartition(profile.size - top)[profile.size - top :]
+    order = strongest[profile[strongest].argsort()[::-1]]
     for position, value in zip(order.tolist(), profile[order].tolist(), strict=True):
         if value <= 0 or len(chosen) == count:
             break
@@ -140,8 +140,8 @@ def edge_boxes(edges: Edges) -> list[tuple[float, Box]]:
     # Edge counts before each candidate line's crossing with the others, from cumulative sums
     # along it: at_ys[j, i], edge pixels on column xs[i] above row ys[j]; at_xs[j, i], on row
     # ys[j] left of column xs[i].
-    at_ys = np.cumsum(edges.vertical[:, cols], axis=0)[rows]
-    at_xs = np.cumsum(edges.horizontal[rows], axis=1)[:, cols]
+    at_ys = edges.vertical[:, cols].cumsum(axis=0)[rows]
+    at_xs = edges.horizontal[rows].cumsum(axis=1)[:, cols]
     down = at_ys[bottom] - at_ys[top]  # [q, i]: on column xs[i] between the rows of pair q
     across = at_xs[:, right] - at_xs[:, left]  # [j, p]: on row ys[j] between the columns of p
     # Rectangle (q, p): rows top[q] to bottom[q], columns left[p] to right[p].
@@ -152,7 +152,7 @@ def edge_boxes(edges: Edges) -> list[tuple[float, Box]]:
     whole = (widths > MAX_SIDE * width)[None, :] & (heights > MAX_SIDE * height)[:, None]
     found = [
         (float(cover[q, p]), (xs[left[p]], ys[top[q]], xs[right[p]], ys[bottom[q]]))
-        for q, p in zip(*np.nonzero((cover >= MIN_EDGE_COVER) & ~whole), strict=True)
+        for q, p in zip(*((cover >= MIN_EDGE_COVER) & ~whole).nonzero(), strict=True)
     ]
     found.sort(key=lambda item: (-item[0], item[1]))
     return found[:MAX_RECTANGLES]
@@ -165,12 +165,12 @@ def split_boxes(edges: Edges) -> list[Box]:
     boxes: list[Box] = []
     row_cover = edges.row_counts / width
     across = row_cover >= SPLIT_COVER
-    if across.any():
+    if np.count_nonzero(across):
         for y in _peaks(np.where(across, row_cover, 0), 2):
             boxes += [(0, 0, width, y + 1), (0, y + 1, width, height)]
     col_cover = edges.column_counts / height
     across = col_cover >= SPLIT_COVER
-    if across.any():
+    if np.count_nonzero(across):
         for x in _peaks(np.where(across, col_cover, 0), 2):
             boxes += [(0, 0, x + 1, height), (x + 1, 0, width, height)]
     return boxes
