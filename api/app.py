@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.limits import BodySizeLimit
-from api.routes import assets, health, keys, leaks, sightings, sources
+from api.routes import assets, health, keys, leaks, sightings, sources, webhooks
+from service import outbox
 from service import runtime as runtime_service
 from service.runtime import Clock
 from service.settings import Settings
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(runtime_service.start, runtime)
+        if settings.run_outbox_worker:
+            outbox.start_background(runtime)
         try:
             yield
         finally:
@@ -53,6 +56,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
     )
     problems.install(app)
-    for module in (health, keys, assets, sightings, leaks, sources):
+    for module in (health, keys, assets, sightings, leaks, sources, webhooks):
         app.include_router(module.router)
     return app

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.problems import item_problem
 from service.actors import Role
@@ -160,3 +160,46 @@ class Readiness(BaseModel):
     database: bool
     migrations: bool
     index: bool
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="An absolute http or https URL.")
+    events: list[str] = Field(
+        max_length=10, examples=[["leak.opened", "leak.updated"]], description="Event types."
+    )
+
+
+class WebhookOut(_FromRow):
+    id: UUID
+    url: str
+    events: list[str]
+    status: str = Field(description="`active`, or `disabled` (see `disabled_reason`).")
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="The Standard Webhooks signing secret (`whsec_...`). Shown once."
+    )
+
+
+class DeliveryOut(_FromRow):
+    id: UUID = Field(description="Also the `webhook-id` header, the same on every retry.")
+    event_type: str
+    status: str = Field(description="`pending`, `delivered` or `failed`.")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="Null once no attempt is left to make.")
+    delivered_at: datetime | None
+
+    @model_validator(mode="after")
+    def _no_next_attempt_when_settled(self) -> "DeliveryOut":
+        if self.status != "pending":
+            self.next_attempt_at = None
+        return self

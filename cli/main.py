@@ -2,7 +2,9 @@
 
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +19,8 @@ from service.actors import Actor, Role
 from service.errors import DomainError
 from service.fingerprints import Fingerprint
 from service.imaging import decode
-from service.runtime import Runtime, open_runtime
+from service.outbox import run_until_stopped
+from service.runtime import Runtime, close, open_runtime
 from service.settings import Settings
 from storage import migrate
 from storage.db import transaction
@@ -62,6 +65,23 @@ def serve(
             err=True,
         )
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command()
+def worker() -> None:
+    """Deliver webhook alerts from the outbox until SIGINT or SIGTERM."""
+    runtime = _runtime()
+    logging.basicConfig(level=runtime.settings.log_level.upper())
+    stop = threading.Event()
+    # A signal only ends the wait between polls, or lets the attempt in flight finish: a delivery
+    # is never left half recorded.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo("delivering webhook alerts from the outbox; stop with Ctrl-C", err=True)
+    try:
+        run_until_stopped(runtime, stop)
+    finally:
+        close(runtime)
 
 
 @keys_app.command("create")

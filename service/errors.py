@@ -27,6 +27,10 @@ class KeyNotFound(NotFound):
     code = "key-not-found"
 
 
+class WebhookNotFound(NotFound):
+    code = "webhook-not-found"
+
+
 class InvalidInput(DomainError):
     """A well-formed request whose values the domain refuses (a past embargo, a bad URL)."""
 

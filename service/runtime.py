@@ -48,6 +48,8 @@ class Runtime:
     # The database generation the index reflects; -1 until loaded.
     index_generation: int = -1
     index_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Stops for work running in the background (the outbox worker), called first by close().
+    background: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def index_loaded(self) -> bool:
@@ -128,6 +130,8 @@ def change_index(runtime: Runtime, session: Session, change: Callable[[MatchInde
 
 
 def close(runtime: Runtime) -> None:
+    while runtime.background:
+        runtime.background.pop()()
     if "cpu" in runtime.__dict__:
         runtime.cpu.shutdown(wait=True, cancel_futures=True)
     runtime.engine.dispose()

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     run_outbox_worker: bool = True
     webhook_allow_private_targets: bool = False
+    # How often an idle outbox worker looks for due deliveries, in seconds.
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # A failed delivery is retried after this many seconds, doubling each time (8 attempts).
+    webhook_retry_base_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     log_level: str = "INFO"
 

@@ -77,6 +77,16 @@ class Targets:
         [leak] = self.api.leaks()
         return str(leak["id"])
 
+    @cached_property
+    def webhook_id(self) -> str:
+        created = self.api.client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/target", "events": ["leak.opened"]},
+            headers=auth(self.api.admin),
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
     def url(self, path: str) -> str:
         """`path` with each `{placeholder}` filled in by the object it names."""
         names = re.findall(r"{(\w+)}", path)
@@ -178,6 +188,11 @@ def _patch_leak(api: Api, url: str, headers: dict[str, str]) -> httpx.Response:
     )
 
 
+def _create_webhook(api: Api, url: str, headers: dict[str, str]) -> httpx.Response:
+    body = {"url": "https://hooks.example.com/new", "events": ["leak.opened", "leak.updated"]}
+    return api.client.post(url, json=body, headers=headers)
+
+
 ADMIN_ONLY = frozenset({ADMIN})
 ASSET_WRITERS = frozenset({MARKETING, ADMIN})
 ASSET_READERS = frozenset({MARKETING, SECURITY, ADMIN})
@@ -201,6 +216,10 @@ MATRIX = [
     RouteCase("PATCH", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _patch_leak),
     RouteCase("GET", "/v1/sources", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/sources/{domain}", LEAK_WORKERS, 200, _get),
+    RouteCase("POST", "/v1/webhooks", LEAK_WORKERS, 201, _create_webhook),
+    RouteCase("GET", "/v1/webhooks", LEAK_WORKERS, 200, _get),
+    RouteCase("DELETE", "/v1/webhooks/{webhook_id}", LEAK_WORKERS, 204, _delete),
+    RouteCase("GET", "/v1/webhooks/{webhook_id}/deliveries", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/healthz", None, 200, _get),
     RouteCase("GET", "/readyz", None, 200, _get),
 ]
@@ -241,7 +260,7 @@ def state(api: Api) -> dict[str, Any]:
     """Everything a write could change, as the admin sees it through the API."""
     admin = auth(api.admin)
     snapshot: dict[str, Any] = {}
-    for path in ("/v1/keys", "/v1/assets", "/v1/leaks"):
+    for path in ("/v1/keys", "/v1/assets", "/v1/leaks", "/v1/webhooks"):
         response = api.client.get(path, headers=admin)
         assert response.status_code == 200, response.text
         snapshot[path] = response.json()
