@@ -9,7 +9,17 @@ from starlette.concurrency import run_in_threadpool
 
 from api import problems
 from api.limits import BodySizeLimit
-from api.routes import assets, health, keys, leaks, sightings, sources, webhooks
+from api.routes import (
+    assets,
+    audit,
+    evidence,
+    health,
+    keys,
+    leaks,
+    sightings,
+    sources,
+    webhooks,
+)
 from service import outbox
 from service import runtime as runtime_service
 from service.runtime import Clock
@@ -56,6 +66,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
     )
     problems.install(app)
-    for module in (health, keys, assets, sightings, leaks, sources, webhooks):
+    for module in (health, keys, assets, sightings, leaks, evidence, sources, audit, webhooks):
         app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from uuid import UUID
 import typer
 import uvicorn
 
-from service import chain, fingerprints, keys, sightings
+from service import chain, evidence, fingerprints, keys, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
 from service.fingerprints import Fingerprint
@@ -181,3 +181,21 @@ def verify() -> None:
         typer.echo(f"chain broken after {report.records} intact records: {report.fault}", err=True)
         raise typer.Exit(code=1)
     typer.echo(f"chain intact: {report.records} records, head {report.head_seq}")
+
+
+@app.command("verify-bundle")
+def verify_bundle(
+    file: Annotated[Path, typer.Argument(help="An evidence zip from GET /v1/leaks/{id}/evidence.")],
+) -> None:
+    """Check an evidence bundle offline (no database); exit 1 naming the first bad entry."""
+    try:
+        report = evidence.verify_bundle(file)
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if report.fault is not None:
+        typer.echo(f"bundle does not verify: {report.fault}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(
+        f"bundle verifies: leak {report.leak_id}, {report.records} records, "
+        f"{report.images} images, chain head at export {report.head_seq}"
+    )

@@ -73,3 +73,9 @@ class ImageRejected(DomainError):
 
 class NotAuthenticated(DomainError):
     code = "not-authenticated"
+
+
+class ExportTooLarge(InvalidInput):
+    """More rows than one export may hold; the caller narrows the filters."""
+
+    code = "export-too-large"

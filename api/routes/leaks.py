@@ -1,14 +1,16 @@
 """/v1/leaks: leak reports and their triage (security)."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
+from api.downloads import attachment, file_response
 from api.schemas import LeakPatch
-from service import leaks
+from service import exports, leaks
 from service.leaks import LeakOrder
 from service.reports import LeakDetail, LeakList
 from storage.repositories.leaks import LeakFilter
@@ -16,9 +18,17 @@ from storage.repositories.leaks import LeakFilter
 router = APIRouter(prefix="/v1/leaks", tags=["security"])
 
 
-@router.get("", response_model=LeakList)
+@router.get(
+    "",
+    response_model=LeakList,
+    responses=file_response(
+        "text/csv",
+        "With `format=csv`: every matching leak in the same order, one header row, up to "
+        f"{exports.MAX_CSV_ROWS} rows (more is a 422: narrow the filters).",
+    ),
+)
 def list_leaks(
-    _: SecurityActor,
+    actor: SecurityActor,
     session: SessionDep,
     status: str | None = None,
     asset_id: UUID | None = None,
@@ -32,8 +42,14 @@ def list_leaks(
     ] = LeakOrder.ACTIVITY,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> LeakList:
+    output: Annotated[
+        Literal["json", "csv"],
+        Query(alias="format", description="`csv`: every matching leak as a CSV download."),
+    ] = "json",
+) -> LeakList | StreamingResponse:
     leak_filter = LeakFilter(status, asset_id, product, domain, since, until)
+    if output == "csv":
+        return attachment(exports.leaks_csv(session, actor, leak_filter, order=sort))
     return leaks.report_leaks(session, leak_filter, cursor=cursor, limit=limit, order=sort)
 
 

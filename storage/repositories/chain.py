@@ -1,6 +1,6 @@
 """The sighting chain's head row and the chained records, read in chain order."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -60,3 +60,16 @@ def walk(session: Session, batch: int = 1000) -> Iterator[Sighting]:
         yield from rows
         last = rows[-1].chain_seq or last
         session.expunge_all()
+
+
+def digests_at(session: Session, seqs: Collection[int], batch: int = 1000) -> dict[int, str]:
+    """The chain digests stored at the given positions (positions with no record are left out),
+    asked for a batch at a time to stay under the drivers' bound-parameter limits."""
+    wanted = sorted(set(seqs))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), batch):
+        statement = select(Sighting.chain_seq, Sighting.chain_digest).where(
+            col(Sighting.chain_seq).in_(wanted[start : start + batch])
+        )
+        found.update((s, d) for s, d in session.exec(statement) if s is not None and d is not None)
+    return found
