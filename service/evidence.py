@@ -245,7 +245,7 @@ def _write_images(
         entries.append(
             BundleSighting(
                 chain_seq=seq,
-                previous_digest=None if seq is None else previous.get(seq - 1, chain.GENESIS),
+                previous_digest=_previous_digest(seq, previous),
                 chain_digest=sighting.chain_digest,
                 record=chain.record_of(sighting),
                 image=image,
@@ -259,6 +259,14 @@ def _write_images(
             )
         )
     return entries
+
+
+def _previous_digest(seq: int | None, previous: dict[int, str]) -> str | None:
+    """The digest the record follows; None when the record before it is gone from the
+    database, which the bundle then shows rather than papers over."""
+    if seq is None:
+        return None
+    return chain.GENESIS if seq == 1 else previous.get(seq - 1)
 
 
 def _write_image(
@@ -495,8 +503,10 @@ def _check_record(
 ) -> None:
     label = _record_label(entry)
     seq, previous, stated = entry.chain_seq, entry.previous_digest, entry.chain_digest
-    if seq is None or previous is None or stated is None:
+    if seq is None or stated is None:
         raise _Bad(label, "has no place in the chain")
+    if previous is None:
+        raise _Bad(label, f"its previous digest is unknown: record {seq - 1} was missing at export")
     if entry.record.get("seq") != seq:
         raise _Bad(label, "its record names another chain position")
     if seq < 1 or seq > head.seq:

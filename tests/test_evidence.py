@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import text
 
 from service import chain, evidence, exports
 from service.runtime import Runtime
@@ -301,6 +302,25 @@ def test_bundle_says_when_an_image_is_missing_from_the_store(api: Api, clock: Cl
     assert entry["image"] is None
     assert entry["no_image_reason"] == evidence.NO_IMAGE_MISSING
     assert evidence.verify_bundle(io.BytesIO(bundle)).verifies
+
+
+def test_a_record_removed_from_the_database_shows_in_the_bundle(api: Api) -> None:
+    api.asset(ASSET)
+    api.sighting(jpeg(1, quality=60), page_url="https://a.example.com/1")
+    api.sighting(jpeg(7), page_url="https://unrelated.example.com/2")
+    api.sighting(jpeg(1, quality=70), page_url="https://b.example.com/3")
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(text("DELETE FROM sightings WHERE chain_seq = 2"))
+    [leak] = api.leaks()
+
+    manifest = read_manifest(bundle := download(api, leak["id"]))
+
+    [last] = [entry for entry in manifest["sightings"] if entry["chain_seq"] == 3]
+    assert last["previous_digest"] is None
+    assert fault_of(bundle) == (
+        f"manifest.json: record 3 (sighting {last['record']['id']}): "
+        "its previous digest is unknown: record 2 was missing at export"
+    )
 
 
 def test_evidence_export_is_audited_and_unknown_leaks_are_404(api: Api, clock: Clock) -> None:
