@@ -1,9 +1,13 @@
 """The security desk end to end: three assets leaking from several sites, triage that teaches the
 matcher, reports naming the first publisher, and sources ranking the repeat offender first."""
 
+import io
+import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from service import evidence
 from tests.api_client import Api, auth
 from tests.conftest import Clock
 from tests.images import jpeg
@@ -12,6 +16,25 @@ from tests.images import jpeg
 def leak_of(api: Api, asset_id: str) -> dict[str, Any]:
     [leak] = api.leaks(asset_id=asset_id)
     return leak
+
+
+@dataclass(frozen=True)
+class Tampered:
+    data: bytes
+    name: str
+
+
+def one_image_byte_changed(bundle: bytes) -> Tampered:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as original:
+        members = [(info, original.read(info)) for info in original.infolist()]
+    victim = next(info.filename for info, _ in members if info.filename.startswith("images/"))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as copy:
+        for info, data in members:
+            if info.filename == victim:
+                data = data[:100] + bytes([data[100] ^ 0x01]) + data[101:]
+            copy.writestr(info, data)
+    return Tampered(out.getvalue(), victim)
 
 
 def patch_leak(api: Api, leak_id: str, **body: Any) -> dict[str, Any]:
@@ -106,6 +129,16 @@ def test_three_assets_leaking_from_several_sites(api: Api, clock: Clock) -> None
 
     forum = api.client.get("/v1/sources/forum.example.org", headers=auth(api.security)).json()
     assert {leak["asset"]["id"] for leak in forum["items"]} == {front["id"], rear["id"]}
+
+    # The confirmed leak's evidence verifies, and stops verifying once one image byte changes.
+    bundle = api.client.get(f"/v1/leaks/{front_leak['id']}/evidence", headers=auth(api.security))
+    assert bundle.status_code == 200, bundle.text
+    report = evidence.verify_bundle(io.BytesIO(bundle.content))
+    assert report.verifies, report.fault
+    assert report.records == 4
+    tampered = one_image_byte_changed(bundle.content)
+    report = evidence.verify_bundle(io.BytesIO(tampered.data))
+    assert report.fault is not None and report.fault.entry == tampered.name
 
 
 def test_leak_list_pages_in_either_order_without_repeats(api: Api, clock: Clock) -> None:
