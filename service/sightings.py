@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from service import chain, idempotency, intake, leaks
+from service import audit, chain, idempotency, intake, leaks
 from service.actors import Actor
 from service.errors import DomainError, ImageRejected, InvalidInput
 from service.intake import (
@@ -159,6 +159,8 @@ def submit_image(
             intake.prepare_upload, matcher, limits, actor, source, data, received_at
         ).result()
         [receipt] = _record(runtime, session, [prepared])
+        if not receipt.duplicate:
+            audit.record(session, actor, "sighting.submit", "sighting", receipt.id)
         return receipt
 
     content = {"source": _source_json(source), "sha256": _sha256(data)} if idempotency_key else {}
@@ -197,7 +199,9 @@ def submit_batch(
             if name not in named:
                 names.append(name)
                 jobs.append(_failing(InvalidInput(f"file {name!r} is not named in the manifest")))
-        return _record_batch(runtime, session, _run_in_pool(runtime, jobs), names)
+        result = _record_batch(runtime, session, _run_in_pool(runtime, jobs), names)
+        _audit_batch(session, actor, "sighting.batch", result)
+        return result
 
     content = (
         {"manifest": manifest, "files": sorted((n, _sha256(d)) for n, d in files)}
@@ -229,7 +233,9 @@ def submit_fingerprints(
                 outcomes.append(intake.prepare_hashes(matcher, actor, item, received_at))
             except DomainError as exc:
                 outcomes.append(exc)
-        return _record_batch(runtime, session, outcomes, [None] * len(items))
+        result = _record_batch(runtime, session, outcomes, [None] * len(items))
+        _audit_batch(session, actor, "sighting.fingerprints", result)
+        return result
 
     content = (
         [
@@ -240,6 +246,20 @@ def submit_fingerprints(
         else []
     )
     return _idempotent(session, actor, idempotency_key, "fingerprints", content, BatchResult, run)
+
+
+def _audit_batch(session: Session, actor: Actor, action: str, result: BatchResult) -> None:
+    """One audit entry per request, not per item: each item is in the chain with its crawler."""
+    audit.record(
+        session,
+        actor,
+        action,
+        "sightings",
+        f"{result.created} created",
+        created=result.created,
+        duplicates=result.duplicates,
+        rejected=result.rejected,
+    )
 
 
 def _check_size(runtime: Runtime, count: int) -> None:

@@ -50,11 +50,12 @@ def test_writes_and_exports_show_up_with_actor_action_and_origin(api: Api) -> No
         ("leak.export_evidence", "security-key"),
         ("leak.update", "security-key"),
         ("key.create", "bootstrap-admin"),  # the security key, made when first needed
+        ("sighting.submit", "crawler-key"),
         ("key.create", "bootstrap-admin"),  # the crawler key
         ("asset.register", "marketing-key"),
         ("key.create", "bootstrap-admin"),  # the marketing key
     ]
-    assert [e["target_id"] for e in found[:2]] + [found[4]["target_id"]] == [
+    assert [e["target_id"] for e in found[:2]] + [found[5]["target_id"]] == [
         leak_id,
         leak_id,
         asset_id,

@@ -98,6 +98,10 @@ def test_batch_stores_good_items_and_answers_a_problem_for_each_bad_one(api: Api
     [leak] = api.leaks()
     assert leak["asset"]["id"] == asset["id"]
     assert leak["first_source"]["page_url"] == "https://blog.example.com/su7"
+    trail = api.client.get(
+        "/v1/audit", params={"action": "sighting.batch"}, headers=auth(api.admin)
+    ).json()["items"]
+    assert [e["detail"] for e in trail] == [{"created": 2, "duplicates": 0, "rejected": 5}]
 
 
 def test_batch_manifest_that_is_not_a_json_list_is_refused_whole(api: Api) -> None:
