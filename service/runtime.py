@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from service import chain, keys
@@ -83,9 +83,14 @@ def start(runtime: Runtime) -> None:
     the evidence chain existed, and loads the match index."""
     migrate.upgrade_to_head(runtime.engine)
     if runtime.settings.bootstrap_admin_key:
-        with transaction(runtime.sessions) as session:
-            if keys.bootstrap_admin(session, runtime.settings.bootstrap_admin_key):
-                log.info("created the bootstrap admin key")
+        try:
+            with transaction(runtime.sessions) as session:
+                if keys.bootstrap_admin(session, runtime.settings.bootstrap_admin_key):
+                    log.info("created the bootstrap admin key")
+        except IntegrityError:
+            # `serve --workers N` starts N processes at once on an empty database: one of them
+            # creates the key, the others find it taken, which is the outcome they wanted.
+            log.info("the bootstrap admin key was created by another process")
     with transaction(runtime.sessions) as session:
         if sealed := chain.seal_unchained(session):
             log.info("appended %d sightings from before the evidence chain to it", sealed)

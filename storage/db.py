@@ -1,5 +1,7 @@
 """Engines and sessions: SQLite (WAL) or PostgreSQL behind one URL, and after-commit hooks."""
 
+import fcntl
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from sqlmodel import Session, create_engine
 SessionFactory = sessionmaker[Session]
 
 _AFTER_COMMIT = "leaksentinel.after_commit"
+_ON_END = "leaksentinel.on_end"
 
 
 def make_engine(url: str) -> Engine:
@@ -42,11 +45,15 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 
     @event.listens_for(factory, "after_commit")
     def _run_after_commit(session: Session) -> None:
+        for callback in session.info.pop(_ON_END, []):
+            callback()
         for callback in session.info.pop(_AFTER_COMMIT, []):
             callback()
 
     @event.listens_for(factory, "after_rollback")
     def _drop_after_commit(session: Session) -> None:
+        for callback in session.info.pop(_ON_END, []):
+            callback()
         session.info.pop(_AFTER_COMMIT, None)
 
     return factory
@@ -55,6 +62,31 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Runs `callback` once the session's transaction has committed; never if it rolls back."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def gate_writes(session: Session) -> None:
+    """On SQLite, waits for this database's writer gate and holds it until the transaction ends.
+    SQLite's own busy handler lets a waiting writer sleep up to 100 ms between tries, so under
+    load its one write lock sits idle between writers; a flock on a file beside the database
+    hands it over the moment it is free, across threads and processes alike. Other databases
+    queue writers themselves: nothing to do."""
+    url = session.get_bind().engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    if _GATE in session.info:
+        return
+    # One open file per holder: flock excludes open files, so threads of one process wait too.
+    gate = os.open(f"{url.database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(gate, fcntl.LOCK_EX)
+    session.info[_GATE] = gate
+
+    def release() -> None:
+        os.close(session.info.pop(_GATE))
+
+    session.info.setdefault(_ON_END, []).append(release)
+
+
+_GATE = "leaksentinel.writer_gate"
 
 
 @contextmanager

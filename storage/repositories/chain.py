@@ -5,12 +5,14 @@ from collections.abc import Collection, Iterator
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from storage.db import gate_writes
 from storage.models import ChainHead, Sighting
 
 
 def lock_head(session: Session) -> tuple[int, str]:
     """The last chain position and its digest, with the head row locked until the transaction
     ends (on SQLite, the write lock is taken): no other writer can append until this one is done."""
+    gate_writes(session)
     statement = (
         update(ChainHead)
         .where(col(ChainHead.id) == 1)
