@@ -20,6 +20,7 @@ from api.routes import (
     sources,
     webhooks,
 )
+from api.ui import mount as dashboard
 from service import outbox
 from service import runtime as runtime_service
 from service.runtime import Clock
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     problems.install(app)
     for module in (health, keys, assets, sightings, leaks, evidence, sources, audit, webhooks):
         app.include_router(module.router)
+    dashboard.install(app, settings)
     return app

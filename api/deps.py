@@ -3,10 +3,11 @@
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Form, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from api.ui.session import COOKIE, Signer, UiSession
 from service import keys
 from service.actors import Actor, Role
 from service.errors import NotAuthenticated
@@ -79,3 +80,76 @@ IdempotencyKey = Annotated[
         "gets the first answer again and stores nothing twice.",
     ),
 ]
+
+
+# The dashboard (/ui): the same roles, from a signed session cookie instead of a bearer header.
+
+
+class SignInRequired(Exception):
+    """No valid dashboard session: the browser is sent to the sign-in page."""
+
+
+class UiForbidden(Exception):
+    def __init__(self, role: Role) -> None:
+        super().__init__(f"a {role} key cannot see this page")
+        self.role = role
+
+
+class CsrfRejected(Exception):
+    """A dashboard form posted without the token of the session it came from."""
+
+
+def get_signer(request: Request) -> Signer:
+    signer: Signer = request.app.state.ui_signer
+    return signer
+
+
+SignerDep = Annotated[Signer, Depends(get_signer)]
+
+
+def get_ui_session(request: Request, signer: SignerDep) -> UiSession | None:
+    return signer.load(request.cookies.get(COOKIE))
+
+
+UiSessionDep = Annotated[UiSession | None, Depends(get_ui_session)]
+
+
+def get_ui_actor(request: Request, session: SessionDep, ui_session: UiSessionDep) -> Actor:
+    if ui_session is None or ui_session.key_id is None:
+        raise SignInRequired
+    remote = request.client.host if request.client else None
+    try:
+        # Looked up on every request, so revoking the key ends its sessions at once.
+        return keys.actor_of_key(session, ui_session.key_id, remote)
+    except NotAuthenticated as exc:
+        raise SignInRequired from exc
+
+
+UiActor = Annotated[Actor, Depends(get_ui_actor)]
+
+
+def _ui_require(*roles: Role) -> Callable[[Actor], Actor]:
+    allowed = (*roles, Role.ADMIN)
+
+    def guard(actor: UiActor) -> Actor:
+        if actor.role not in allowed:
+            raise UiForbidden(actor.role)
+        return actor
+
+    return guard
+
+
+UiSecurityActor = Annotated[Actor, Depends(_ui_require(Role.SECURITY))]
+UiAssetReader = Annotated[Actor, Depends(_ui_require(Role.MARKETING, Role.SECURITY))]
+
+
+def check_csrf(
+    signer: SignerDep,
+    ui_session: UiSessionDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> None:
+    if not signer.csrf_ok(ui_session, csrf_token):
+        raise CsrfRejected
+
+
+CsrfChecked = Annotated[None, Depends(check_csrf)]

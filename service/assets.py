@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, fingerprints, values
+from service import audit, fingerprints, thumbnails, values
 from service.actors import Actor
 from service.errors import (
     AssetNotFound,
@@ -99,7 +99,8 @@ def _store(
 def register_from_image(
     runtime: Runtime, session: Session, actor: Actor, draft: AssetDraft, data: bytes
 ) -> Asset:
-    """Fingerprints the image and keeps only the fingerprints: the pixels are confidential."""
+    """Fingerprints the image and keeps the fingerprints and a small review thumbnail, never the
+    file itself: the pixels are confidential."""
     draft = _validated(runtime, draft)
     image = decode(data, runtime.settings.image_limits)
     existing = assets_repo.find_active_by_sha256(session, image.sha256)
@@ -115,6 +116,11 @@ def register_from_image(
         )
     asset = _new_asset(actor, draft, "upload")
     asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
+    # A second, colour decode at thumbnail scale: the fingerprints' decode is grey and too small
+    # to review by eye. Written before the row that names it, like every blob.
+    asset.thumbnail_sha256 = thumbnails.keep_review_thumbnail(
+        runtime.blobs, data, runtime.settings.image_limits
+    )
     return _store(runtime, session, actor, asset, prints)
 
 

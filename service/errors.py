@@ -23,6 +23,10 @@ class LeakNotFound(NotFound):
     code = "leak-not-found"
 
 
+class SightingNotFound(NotFound):
+    code = "sighting-not-found"
+
+
 class KeyNotFound(NotFound):
     code = "key-not-found"
 

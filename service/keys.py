@@ -69,3 +69,12 @@ def authenticate(session: Session, secret: str, remote_addr: str | None = None) 
     if row is None:
         raise NotAuthenticated("the API key is unknown or revoked")
     return Actor(key_id=row.id, name=row.name, role=Role(row.role), remote_addr=remote_addr)
+
+
+def actor_of_key(session: Session, key_id: UUID, remote_addr: str | None = None) -> Actor:
+    """The actor behind a key already authenticated once (a dashboard session keeps the key's
+    id, never the key): refused as soon as the key is revoked."""
+    row = keys_repo.get(session, key_id)
+    if row is None or row.revoked_at is not None:
+        raise NotAuthenticated("the API key of this session is unknown or revoked")
+    return Actor(key_id=row.id, name=row.name, role=Role(row.role), remote_addr=remote_addr)

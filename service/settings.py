@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # A failed delivery is retried after this many seconds, doubling each time (8 attempts).
     webhook_retry_base_seconds: float = Field(default=60.0, gt=0, le=3600)
 
+    # Signs the dashboard's session cookies. Empty: a random secret kept in data_dir, which the
+    # worker processes of one host share; replicas on several hosts must all be given the same.
+    ui_session_secret: str = ""
+    # A dashboard session ends this many hours after sign-in.
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -35,6 +35,9 @@ class Asset(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64, index=True)
     width: int | None = None
     height: int | None = None
+    # SHA-256 of the small re-encoded review thumbnail in the blob store; null for an asset
+    # registered from fingerprints, whose pixels the service never saw.
+    thumbnail_sha256: str | None = Field(default=None, max_length=64)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     notes: str | None = None
     created_by: UUID | None = Field(default=None, foreign_key="api_keys.id")

@@ -36,6 +36,10 @@ CALLERS = (*UNAUTHENTICATED, *ROLES)
 
 # Routes FastAPI adds for its own documentation; they carry no data and need no row.
 DOCS_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The dashboard's pages sign in with a session cookie, not a bearer key, and answer a browser
+# with a redirect to sign-in or an HTML page rather than 401/403 problem details: this matrix
+# cannot call them. tests/test_ui.py covers who may see which page, in a browser and without.
+UI_PREFIX = "/ui"
 
 # A pdq (256 bit) and a phash (64 bit) fingerprint far from anything the tests upload.
 PDQ_HEX = "0f" * 32
@@ -321,7 +325,7 @@ def _registered_routes(app: FastAPI) -> set[str]:
     found: set[str] = set()
     for route in iter_route_contexts(app.routes):
         path = route.path or ""
-        if path in DOCS_PATHS:
+        if path in DOCS_PATHS or path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             continue
         if route.methods:
             found.update(f"{m} {path}" for m in route.methods if m != "HEAD")

@@ -1,0 +1,1 @@
+"""The dashboard under /ui: server-rendered pages for the security team and marketing."""
