@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx2 as httpx
 import pytest
@@ -22,7 +23,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from api.ui import pages, present
-from api.ui.session import COOKIE
+from api.ui.session import COOKIE, UiSession, signer_for
 from service import thumbnails
 from service.imaging import ImageLimits
 from service.settings import Settings
@@ -272,12 +273,18 @@ def test_security_signs_in_reviews_a_leak_and_confirms_it(
     page.fill("input[name=assignee]", "legal")
     page.click("button:has-text('Assign')")
     expect(page.locator("input[name=assignee]")).to_have_value("legal")
+    page.screenshot(path=ARTIFACTS / "leak-confirmed.png")
 
     detail = remote_api.leak(leak_id)
     assert detail["status"] == "confirmed"
     assert detail["assignee"] == "legal"
     assert [h["to_status"] for h in detail["history"]] == ["open", "confirmed", "confirmed"]
     assert detail["history"][1]["note"] == "Same shot as the press-preview set."
+
+    page.click("nav.sections a:has-text('Sources')")
+    ranking = page.locator("table.grid tbody tr")
+    expect(ranking.first).to_contain_text("gossip.example.com")
+    page.screenshot(path=ARTIFACTS / "sources.png", full_page=True)
 
     page.click("button:has-text('Sign out')")
     expect(page).to_have_url(re.compile(r"/ui/login$"))
@@ -295,6 +302,8 @@ def test_a_crawler_key_cannot_sign_in(tab: Tab, remote_api: Api) -> None:
 
     tab.sign_in("lsk_" + "0" * 43)
     expect(tab.page.locator(".alert")).to_contain_text("unknown or revoked")
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "sign-in.png")
 
 
 def test_a_page_url_with_markup_is_shown_as_text_and_runs_nothing(
@@ -372,6 +381,7 @@ def test_marketing_sees_assets_but_no_leak(tab: Tab, remote_api: Api) -> None:
     placeholder = page.locator("table.assets tbody tr", has_text="hashes only")
     expect(placeholder.locator(".placeholder")).to_have_count(1)
     expect(page.locator("nav.sections a")).to_have_text(["Assets"])
+    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "assets.png", full_page=True)
 
     for path in ("/ui/leaks", f"/ui/leaks/{leak_id}", "/ui/sources"):
@@ -469,6 +479,24 @@ def test_the_session_cookie_is_httponly_strict_and_holds_no_key(
             assert flag.lower() in cookie.lower(), cookie
         assert api.security not in cookie
         assert client.get("/ui/leaks").status_code == 200
+
+
+def test_sessions_expire_and_one_secret_serves_every_process(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    first, second = signer_for(settings), signer_for(settings)  # two worker processes
+    key_id = uuid4()
+    session = first.new(key_id)
+    assert second.load(first.dump(session)) == session
+    assert second.csrf_token(session) == first.csrf_token(session)
+    assert (tmp_path / "data" / "ui-session.key").stat().st_mode & 0o777 == 0o600
+
+    stale = UiSession(
+        key_id, session.nonce, session.issued_at - settings.ui_session_hours * 3600 - 1
+    )
+    assert first.load(first.dump(stale)) is None
+    other = Settings(_env_file=None, data_dir=tmp_path / "other")  # type: ignore[call-arg]
+    assert signer_for(other).load(first.dump(session)) is None
+    assert not first.csrf_ok(session, "é")  # not ASCII: refused, not an error
 
 
 def test_over_plain_http_the_cookie_is_not_secure(client: TestClient, api: Api) -> None:

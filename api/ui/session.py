@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -15,6 +16,8 @@ from uuid import UUID
 from fastapi import Request, Response
 
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 COOKIE = "leaksentinel_ui"
 COOKIE_PATH = "/ui"
@@ -115,7 +118,20 @@ def clear_cookie(response: Response, request: Request) -> None:
 
 
 def signer_for(settings: Settings) -> Signer:
-    secret = settings.ui_session_secret.encode() or _stored_secret(settings.data_dir)
+    secret = settings.ui_session_secret.encode()
+    if not secret:
+        try:
+            secret = _stored_secret(settings.data_dir)
+        except OSError:
+            # A read-only data folder must not keep the API from starting: the dashboard then
+            # signs with a secret of this process, and its sessions end with it.
+            log.warning(
+                "cannot keep a dashboard session secret in %s; set "
+                "LEAKSENTINEL_UI_SESSION_SECRET to share sessions across processes",
+                settings.data_dir,
+                exc_info=True,
+            )
+            secret = secrets.token_bytes(32)
     return Signer(secret, settings.ui_session_hours * 3600)
 
 
