@@ -46,13 +46,14 @@ QUEUE_ORDER = ("open", "confirmed", "takedown_requested", "false_positive", "res
 # Side-by-side comparisons drawn on a leak's page; the table below it lists every sighting.
 MAX_COMPARISONS = 24
 MAX_KEY_LENGTH = 512
-# An image is cached by the browser alone ("private"): it is confidential, and a thumbnail
-# never changes for the id it is served under.
-THUMBNAIL_HEADERS = {
-    "Cache-Control": "private, max-age=3600",
+# A found image's thumbnail never changes for the id it is served under, and the image was
+# public: the browser alone may keep it a while. An asset's is confidential: nobody keeps it.
+_IMAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'",
 }
+FOUND_THUMBNAIL_HEADERS = {**_IMAGE_HEADERS, "Cache-Control": "private, max-age=3600"}
+ASSET_THUMBNAIL_HEADERS = {**_IMAGE_HEADERS, "Cache-Control": "no-store"}
 
 
 class PageError(Exception):
@@ -421,7 +422,7 @@ def asset_thumbnail(
         data = thumbnails.asset_thumbnail(runtime, session, _id(asset_id, "asset"))
     if data is None:
         raise PageError(404, "this asset has no review thumbnail")
-    return Response(data, media_type="image/jpeg", headers=THUMBNAIL_HEADERS)
+    return Response(data, media_type="image/jpeg", headers=ASSET_THUMBNAIL_HEADERS)
 
 
 @router.get("/sightings/{sighting_id}/thumbnail.jpg")
@@ -432,4 +433,4 @@ def found_image_thumbnail(
         data = thumbnails.found_image_thumbnail(runtime, session, _id(sighting_id, "sighting"))
     if data is None:
         raise PageError(404, "this sighting was sent as fingerprints only: there is no image")
-    return Response(data, media_type="image/jpeg", headers=THUMBNAIL_HEADERS)
+    return Response(data, media_type="image/jpeg", headers=FOUND_THUMBNAIL_HEADERS)
