@@ -73,8 +73,39 @@ def record_of(sighting: Chained) -> dict[str, Any]:
 
 
 def digest(previous: str, record: dict[str, Any]) -> str:
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{previous}\n{_canonical(record)}".encode()).hexdigest()
+
+
+def _canonical(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordText:
+    """A record's canonical JSON, encoded, split around its chain position: everything but the
+    position is known before the chain is locked, so only the hashing is left for under the lock.
+    `digest_at` gives exactly `digest(previous, record_of(s))` once `s.chain_seq` is that seq."""
+
+    before: bytes  # '{..."received_at":...,"seq":'
+    after: bytes  # ',"sha256":...}'
+
+    def digest_at(self, previous: str, seq: int) -> str:
+        hashed = hashlib.sha256(previous.encode())
+        hashed.update(b"\n" + self.before + str(seq).encode() + self.after)
+        return hashed.hexdigest()
+
+
+def record_text(sighting: Chained) -> RecordText:
+    """The canonical JSON of `record_of(sighting)` without its position. With sorted keys, the
+    members before "seq" and after it are each the canonical JSON of that part of the record, and
+    an int's JSON is its str(), so splicing `"seq":N` in between gives the same bytes."""
+    record = record_of(sighting)
+    del record["seq"]
+    below = _canonical({k: v for k, v in record.items() if k < "seq"})[1:-1]
+    above = _canonical({k: v for k, v in record.items() if k > "seq"})[1:-1]
+    before = "{" + below + ("," if below else "") + '"seq":'
+    after = ("," + above if above else "") + "}"
+    return RecordText(before.encode(), after.encode())
 
 
 @dataclass
@@ -91,12 +122,20 @@ def lock_tail(session: Session) -> Tail:
     return Tail(*chain_repo.lock_head(session))
 
 
-def append(session: Session, tail: Tail, sightings: Sequence[Chained]) -> None:
-    """Gives each new sighting the next chain position and its digest, in order."""
-    for sighting in sightings:
+def append(
+    session: Session,
+    tail: Tail,
+    sightings: Sequence[Chained],
+    texts: Sequence[RecordText] | None = None,
+) -> None:
+    """Gives each new sighting the next chain position and its digest, in order. `texts`, one
+    per sighting from `record_text`, lets the caller serialise the records before taking the lock."""
+    if texts is None:
+        texts = [record_text(sighting) for sighting in sightings]
+    for sighting, text in zip(sightings, texts, strict=True):
         tail.seq += 1
         sighting.chain_seq = tail.seq
-        sighting.chain_digest = tail.digest = digest(tail.digest, record_of(sighting))
+        sighting.chain_digest = tail.digest = text.digest_at(tail.digest, tail.seq)
     chain_repo.set_head(session, tail.seq, tail.digest)
 
 

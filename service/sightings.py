@@ -328,26 +328,38 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) ->
     for item in prepared:
         if item.data is not None and item.sighting.sha256:
             runtime.blobs.put(item.sighting.sha256, item.data)
+    # Everything that does not depend on the chain's tail or on what is stored is done before the
+    # lock: each record's canonical JSON, the rows' values as the driver takes them, the receipts.
+    keys = [(p.sighting.page_key, p.sighting.content_key) for p in prepared]
+    texts = [chain.record_text(p.sighting) for p in prepared]
+    staged = sightings_repo.stage(session, [p.sighting.columns() for p in prepared], _LATE)
+    fresh = [Receipt.of(p.sighting, duplicate=False) for p in prepared]
     # From here to the commit, other writers wait: only database work below.
     tail = chain.lock_tail(session)
-    keys = [(p.sighting.page_key, p.sighting.content_key) for p in prepared]
     earlier: dict[tuple[str, str], Stored] = dict(sightings_repo.existing(session, keys))
     receipts: list[Receipt] = []
-    new: list[Prepared] = []
-    for item, key in zip(prepared, keys, strict=True):
+    new: list[int] = []
+    for index, (item, key) in enumerate(zip(prepared, keys, strict=True)):
         if key in earlier:
             receipts.append(Receipt.of(earlier[key], duplicate=True))
             continue
         earlier[key] = item.sighting
-        new.append(item)
-        receipts.append(Receipt.of(item.sighting, duplicate=False))
-    chain.append(session, tail, [item.sighting for item in new])
+        new.append(index)
+        receipts.append(fresh[index])
+    chain.append(session, tail, [prepared[i].sighting for i in new], [texts[i] for i in new])
+    staged.add(
+        session,
+        [(i, (prepared[i].sighting.chain_seq, prepared[i].sighting.chain_digest)) for i in new],
+    )
     base_url = runtime.settings.public_base_url
-    sightings_repo.add_many(session, [item.sighting.columns() for item in new])
-    for item in new:
-        for match in item.matches:
-            leaks.record_match(session, item.sighting, match, base_url=base_url)
+    for i in new:
+        for match in prepared[i].matches:
+            leaks.record_match(session, prepared[i].sighting, match, base_url=base_url)
     return receipts
+
+
+# Known only under the chain's lock; every other column is converted for the driver before it.
+_LATE = ("chain_seq", "chain_digest")
 
 
 def _record_batch(

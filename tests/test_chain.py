@@ -4,6 +4,7 @@ first record altered or removed after the fact."""
 import os
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import uuid4
 
@@ -15,6 +16,7 @@ from sqlmodel import SQLModel
 
 from service import chain, sightings
 from service.actors import Actor, Role
+from service.intake import NewSighting
 from service.runtime import Runtime, open_runtime, start
 from service.settings import Settings
 from storage import migrate
@@ -149,3 +151,61 @@ def test_migrations_build_exactly_the_tables_the_models_describe(database_url: s
         differences = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_a_record_serialised_before_the_lock_digests_exactly_as_record_of() -> None:
+    """The append path hashes text made before the chain is locked; it must be the same bytes as
+    the digest's own definition, for every kind of field value."""
+    received = datetime(2026, 11, 22, 23, 0, 1, 5, tzinfo=UTC)
+    plain = NewSighting(
+        page_url="https://news.example.com/a",
+        image_url=None,
+        page_key="https://news.example.com/a",
+        image_key=None,
+        content_key="a" * 64,
+        domain="news.example.com",
+        account=None,
+        found_at=None,
+        received_at=received,
+        crawler_key_id=None,
+    )
+    full = NewSighting(
+        page_url='https://nachrichten.example.de/ÜBER "uns"?q=ä&x=\\n',
+        image_url="https://cdn.example.de/😀.jpg",
+        page_key="https://nachrichten.example.de/über",
+        image_key="https://cdn.example.de/😀.jpg",
+        content_key="b" * 64,
+        domain="nachrichten.example.de",
+        account="@lëak\u2028er",
+        found_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        received_at=received,
+        crawler_key_id=uuid4(),
+        submitted_as="fingerprints",
+        sha256="c" * 64,
+        fingerprints=[["pdq", "full", "ff" * 32], ["phash", "full", "0f" * 8]],
+        media_type="image/jpeg",
+        byte_size=123_456,
+        width=1920,
+        height=1080,
+        low_information="tiny",
+    )
+    previous = chain.GENESIS
+    for seq, record in enumerate([plain, full, plain, full], start=1):
+        for position in (seq, 10**12 + seq):
+            record.chain_seq = position
+            expected = chain.digest(previous, chain.record_of(record))
+            assert chain.record_text(record).digest_at(previous, position) == expected
+        previous = expected
+
+    # And through append, as a request stores them.
+    tail = chain.Tail(7, previous)
+    texts = [chain.record_text(s) for s in (plain, full)]
+
+    class NoHead:
+        def execute(self, *_: object, **__: object) -> None:
+            pass
+
+    chain.append(NoHead(), tail, [plain, full], texts)  # type: ignore[arg-type]
+    assert plain.chain_seq == 8 and full.chain_seq == 9
+    assert plain.chain_digest == chain.digest(previous, chain.record_of(plain))
+    assert full.chain_digest == chain.digest(plain.chain_digest, chain.record_of(full))
