@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import AwareDatetime
-from sqlmodel import Session
 
 from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
 from api.schemas import BatchOut, HashOnlyBatch
@@ -40,7 +39,6 @@ def submit_sighting(
     receipt = sightings.submit_image(
         runtime, session, actor, source, file.file.read(), idempotency_key=idempotency_key
     )
-    _commit(session)
     response.status_code = status.HTTP_200_OK if receipt.duplicate else status.HTTP_201_CREATED
     return receipt
 
@@ -65,7 +63,6 @@ def submit_batch(
     result = sightings.submit_batch(
         runtime, session, actor, entries, uploads, idempotency_key=idempotency_key
     )
-    _commit(session)
     return BatchOut.of(result)
 
 
@@ -81,16 +78,7 @@ def submit_fingerprints(
     result = sightings.submit_fingerprints(
         runtime, session, actor, items, idempotency_key=idempotency_key
     )
-    _commit(session)
     return BatchOut.of(result)
-
-
-def _commit(session: Session) -> None:
-    """Commits here, in the thread that wrote, rather than after the hop back to the event loop
-    and on to the session dependency's exit: every other writer waits for the chain's lock until
-    this commit, and under load that hop took longer than the writing. The dependency's own commit
-    then has nothing left to do; a failure here still rolls back and answers an error."""
-    session.commit()
 
 
 def _json(text: str) -> object:
