@@ -42,13 +42,18 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 def get_actor(
     request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated("an API key is required: Authorization: Bearer <key>")
     remote = request.client.host if request.client else None
-    return keys.authenticate(session, credentials.credentials, remote)
+    actor = keys.authenticate(session, credentials.credentials, remote)
+    # Counted only once the key is known, so guessing keys spends no real key's budget; and
+    # before any role guard or route body, so a refused request changes nothing.
+    runtime.rate_limiter.check(actor)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -25,9 +25,12 @@ _IMAGE_STATUS = {
 }
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = _body(status, code, detail, **extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -42,6 +45,8 @@ def _status_of_class(kind: type[errors.DomainError], reason: str | None = None) 
         return 409
     if issubclass(kind, errors.InvalidCursor):
         return 400
+    if issubclass(kind, errors.RateLimited):
+        return 429
     return 422
 
 
@@ -83,7 +88,11 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         extra["reason"] = exc.reason
     if isinstance(exc, errors.DuplicateAsset):
         extra["asset_id"] = exc.existing_id
-    return problem(_status_of(exc), exc.code, exc.detail, **extra)
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+        extra["retry_after"] = exc.retry_after
+    return problem(_status_of(exc), exc.code, exc.detail, headers, **extra)
 
 
 async def _forbidden(_: Request, exc: Exception) -> JSONResponse:

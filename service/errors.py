@@ -83,3 +83,13 @@ class ExportTooLarge(InvalidInput):
     """More rows than one export may hold; the caller narrows the filters."""
 
     code = "export-too-large"
+
+
+class RateLimited(DomainError):
+    """A key over its requests-per-minute limit; `retry_after` is in whole seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -17,6 +17,7 @@ from service import chain, keys
 from service.fingerprints import Fingerprint
 from service.index import MatchIndex
 from service.matching import MatchPolicy
+from service.ratelimit import RateLimiter
 from service.settings import Settings
 from storage import migrate
 from storage.blobs import BlobStore
@@ -58,6 +59,12 @@ class Runtime:
     @cached_property
     def policy(self) -> MatchPolicy:
         return MatchPolicy.from_settings(self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        # Its own monotonic clock, not `clock`: that one is wall time, which tests hold still
+        # and which may step back, and a budget must refill however the calendar moves.
+        return RateLimiter.from_settings(self.settings)
 
     @cached_property
     def cpu(self) -> ThreadPoolExecutor:

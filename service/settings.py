@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     # A dashboard session ends this many hours after sign-in.
     ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
+    # Requests per minute for each API key, by the key's role; 0 means unlimited. Each key has its
+    # own budget, counted in each worker process (README "Rate limits"). Set above what one key
+    # drives in bench/ingest.py and the tests (~100 uploads/s through one crawler key), so only a
+    # runaway client meets them; lower them to what your clients need.
+    rate_limit_crawler: int = Field(default=60_000, ge=0)
+    rate_limit_marketing: int = Field(default=6_000, ge=0)
+    rate_limit_security: int = Field(default=6_000, ge=0)
+    rate_limit_admin: int = Field(default=6_000, ge=0)
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
