@@ -1,13 +1,12 @@
 """The application factory: settings in, a FastAPI app with every route and handler out."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api import problems
+from api import observability, problems
 from api.limits import BodySizeLimit
 from api.routes import (
     assets,
@@ -40,7 +39,7 @@ TAGS = [
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    observability.configure_logging(settings.log_level)
     runtime = runtime_service.open_runtime(settings, clock)
 
     @asynccontextmanager
@@ -66,6 +65,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
     )
+    # Added last, so outermost: it counts and times what the other middleware answer too.
+    app.add_middleware(observability.RequestObservation)
     problems.install(app)
     for module in (health, keys, assets, sightings, leaks, evidence, sources, audit, webhooks):
         app.include_router(module.router)

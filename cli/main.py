@@ -14,7 +14,8 @@ from uuid import UUID
 import typer
 import uvicorn
 
-from service import chain, evidence, fingerprints, keys, sightings
+from api.observability import configure_logging
+from service import chain, evidence, fingerprints, keys, metrics, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
 from service.fingerprints import Fingerprint
@@ -52,7 +53,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Migrate the database, then serve the HTTP API."""
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(Settings().log_level)
     runtime = _runtime()
     with runtime.sessions() as session:
         no_keys = not keys.list_keys(session)
@@ -64,7 +65,19 @@ def serve(
             "(or start with LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY set to a secret of your choice)",
             err=True,
         )
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    if workers > 1:
+        metrics.share_between_workers(runtime.settings.data_dir)
+    # The app logs JSON lines and one access line per request itself (api/observability.py);
+    # uvicorn's own access log would print raw paths and queries.
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

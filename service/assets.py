@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, fingerprints, thumbnails, values
+from service import audit, fingerprints, metrics, thumbnails, values
 from service.actors import Actor
 from service.errors import (
     AssetNotFound,
@@ -102,7 +102,11 @@ def register_from_image(
     """Fingerprints the image and keeps the fingerprints and a small review thumbnail, never the
     file itself: the pixels are confidential."""
     draft = _validated(runtime, draft)
-    image = decode(data, runtime.settings.image_limits)
+    try:
+        image = decode(data, runtime.settings.image_limits)
+    except ImageRejected as exc:
+        metrics.count_rejection(exc)
+        raise
     existing = assets_repo.find_active_by_sha256(session, image.sha256)
     if existing is not None:
         raise DuplicateAsset(

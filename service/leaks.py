@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, values, webhooks
+from service import audit, metrics, values, webhooks
 from service.actors import SYSTEM, Actor
 from service.errors import InvalidInput, InvalidTransition, LeakNotFound
 from service.fingerprints import hamming
@@ -146,6 +146,7 @@ def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch, base_ur
             ),
         )
         _alert(session, "leak.opened", leak, sighting.received_at, base_url)
+        metrics.count_leak_opened_on_commit(session)
         return leak
     if published < leak.first_seen_at:
         leak.first_seen_at, leak.first_sighting_id = published, sighting.id

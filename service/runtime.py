@@ -3,6 +3,7 @@
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +50,10 @@ class Runtime:
     # The database generation the index reflects; -1 until loaded.
     index_generation: int = -1
     index_lock: threading.Lock = field(default_factory=threading.Lock)
+    # time.monotonic() when this process last knew its index was at the database's generation,
+    # and when it started: leaksentinel_index_generation_lag_seconds is measured from them.
+    index_current_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
     # Stops for work running in the background (the outbox worker), called first by close().
     background: list[Callable[[], None]] = field(default_factory=list)
 
@@ -107,12 +112,14 @@ def start(runtime: Runtime) -> None:
 def load_index(runtime: Runtime) -> None:
     with runtime.index_lock, runtime.sessions() as session:
         # Read before the rows: a write landing in between only causes one more reload later.
+        checked_at = time.monotonic()
         generation = index_state.current(session)
         runtime.index.replace_all(
             (row.asset_id, Fingerprint(row.algorithm, row.variant, row.bits))
             for row in assets_repo.active_fingerprints(session)
         )
         runtime.index_generation = generation
+        runtime.index_current_at = checked_at
     log.info(
         "match index loaded: %d assets, %d fingerprints",
         runtime.index.asset_count,
@@ -123,8 +130,11 @@ def load_index(runtime: Runtime) -> None:
 def ensure_current_index(runtime: Runtime, session: Session) -> None:
     """Reloads the index if any process changed the assets since it was loaded: one primary-key
     read per call, so every replica matches against the same assets."""
+    checked_at = time.monotonic()
     if index_state.current(session) != runtime.index_generation:
         load_index(runtime)
+    else:
+        runtime.index_current_at = checked_at
 
 
 def change_index(runtime: Runtime, session: Session, change: Callable[[MatchIndex], None]) -> None:
@@ -137,6 +147,7 @@ def change_index(runtime: Runtime, session: Session, change: Callable[[MatchInde
             change(runtime.index)
             if runtime.index_generation == generation - 1:
                 runtime.index_generation = generation
+                runtime.index_current_at = time.monotonic()
 
     after_commit(session, apply)
 

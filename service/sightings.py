@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from service import audit, chain, idempotency, intake, leaks
+from service import audit, chain, idempotency, intake, leaks, metrics
 from service.actors import Actor
 from service.errors import DomainError, ImageRejected, InvalidInput
 from service.intake import (
@@ -155,9 +155,13 @@ def submit_image(
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
         matcher, limits = _matcher(runtime), runtime.settings.image_limits
-        prepared = runtime.cpu.submit(
-            intake.prepare_upload, matcher, limits, actor, source, data, received_at
-        ).result()
+        try:
+            prepared = runtime.cpu.submit(
+                intake.prepare_upload, matcher, limits, actor, source, data, received_at
+            ).result()
+        except ImageRejected as exc:
+            metrics.count_rejection(exc)
+            raise
         [receipt] = _record(runtime, session, [prepared])
         if not receipt.duplicate:
             audit.record(session, actor, "sighting.submit", "sighting", receipt.id)
@@ -316,6 +320,9 @@ def _run_in_pool(runtime: Runtime, jobs: Sequence[Callable[[], T]]) -> list[T | 
             # A decoder bug on one hostile file must not cost the crawler the rest of its batch.
             log.exception("unexpected error while preparing a batch item")
             outcomes.append(ImageRejected("undecodable", "the file could not be processed"))
+    for outcome in outcomes:
+        if isinstance(outcome, ImageRejected):
+            metrics.count_rejection(outcome)
     return outcomes
 
 
@@ -351,6 +358,7 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) ->
         session,
         [(i, (prepared[i].sighting.chain_seq, prepared[i].sighting.chain_digest)) for i in new],
     )
+    metrics.count_sightings_on_commit(session, len(new))
     base_url = runtime.settings.public_base_url
     for i in new:
         for match in prepared[i].matches:

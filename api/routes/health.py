@@ -1,10 +1,12 @@
-"""/healthz and /readyz: liveness and readiness for orchestrators."""
+"""/healthz, /readyz and /metrics: liveness, readiness and Prometheus metrics, with no key."""
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import RuntimeDep
 from api.schemas import Health, Readiness
+from service import metrics
 from service import runtime as runtime_service
 
 router = APIRouter(tags=["ops"])
@@ -20,3 +22,12 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     readiness = runtime_service.readiness(runtime)
     body = Readiness(status="ready" if all(readiness.values()) else "not_ready", **readiness)
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+)
+def prometheus_metrics(runtime: RuntimeDep) -> Response:
+    return Response(metrics.exposition(runtime), media_type=CONTENT_TYPE_LATEST)
