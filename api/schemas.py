@@ -20,6 +20,35 @@ class Page(BaseModel, Generic[T]):
     )
 
 
+class Problem(BaseModel):
+    """Problem details (RFC 9457): the body of every error answer (api.problems makes them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="`urn:leaksentinel:problem:<code>`, stable per kind of error.")
+    title: str
+    status: int
+    detail: str
+    reason: str | None = Field(default=None, description="Which image check refused an upload.")
+    # Plain objects, not a nested model: the schema is inlined below, where a `$defs` reference
+    # would resolve against the whole OpenAPI document and break.
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Each invalid field: `loc`, `msg`, `type`."
+    )
+
+
+# Every client error is a problem document, whatever the route: documented once per router as a
+# 4XX range, which also replaces FastAPI's own 422 entry (a shape this API never sends).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "Problem details: 400 malformed, 401 no or unknown key, 403 wrong role, "
+        "404 not found, 409 conflict, 413 too large, 415 not an accepted image, "
+        "422 invalid, 429 rate limited.",
+        "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
+    }
+}
+
+
 class _FromRow(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

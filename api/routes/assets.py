@@ -7,11 +7,11 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import AwareDatetime
 
 from api.deps import AssetReader, MarketingActor, RuntimeDep, SessionDep
-from api.schemas import AssetFromFingerprints, AssetOut, AssetPatch, Page
+from api.schemas import PROBLEM_RESPONSES, AssetFromFingerprints, AssetOut, AssetPatch, Page
 from service import assets
 from service.fingerprints import Fingerprint
 
-router = APIRouter(prefix="/v1/assets", tags=["marketing"])
+router = APIRouter(prefix="/v1/assets", tags=["marketing"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AssetOut)

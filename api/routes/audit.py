@@ -7,12 +7,12 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from api.deps import AdminActor, SessionDep
-from api.schemas import Page
+from api.schemas import PROBLEM_RESPONSES, Page
 from service import audit
 from service.audit import AuditEntry
 from storage.repositories.audit import AuditFilter
 
-router = APIRouter(prefix="/v1/audit", tags=["admin"])
+router = APIRouter(prefix="/v1/audit", tags=["admin"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("", response_model=Page[AuditEntry])

@@ -7,9 +7,10 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
+from api.schemas import PROBLEM_RESPONSES
 from service import evidence
 
-router = APIRouter(prefix="/v1/leaks", tags=["security"])
+router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESPONSES)
 
 
 @router.get(

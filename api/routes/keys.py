@@ -5,10 +5,10 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from api.deps import AdminActor, SessionDep
-from api.schemas import KeyCreate, KeyCreated, KeyOut, Page
+from api.schemas import PROBLEM_RESPONSES, KeyCreate, KeyCreated, KeyOut, Page
 from service import keys
 
-router = APIRouter(prefix="/v1/keys", tags=["admin"])
+router = APIRouter(prefix="/v1/keys", tags=["admin"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)

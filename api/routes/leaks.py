@@ -9,13 +9,13 @@ from pydantic import AwareDatetime
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
-from api.schemas import LeakPatch
+from api.schemas import PROBLEM_RESPONSES, LeakPatch
 from service import exports, leaks
 from service.leaks import LeakOrder
 from service.reports import LeakDetail, LeakList
 from storage.repositories.leaks import LeakFilter
 
-router = APIRouter(prefix="/v1/leaks", tags=["security"])
+router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESPONSES)
 
 
 @router.get(

@@ -7,12 +7,12 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import AwareDatetime
 
 from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
-from api.schemas import BatchOut, HashOnlyBatch
+from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
 from service import sightings
 from service.errors import InvalidInput
 from service.sightings import Receipt
 
-router = APIRouter(prefix="/v1/sightings", tags=["crawler"])
+router = APIRouter(prefix="/v1/sightings", tags=["crawler"], responses=PROBLEM_RESPONSES)
 
 
 @router.post(

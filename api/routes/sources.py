@@ -5,13 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import SecurityActor, SessionDep
-from api.schemas import Page
+from api.schemas import PROBLEM_RESPONSES, Page
 from service import sources
 from service.leaks import LeakOrder
 from service.reports import LeakSummary
 from service.sources import SourceSummary
 
-router = APIRouter(prefix="/v1/sources", tags=["security"])
+router = APIRouter(prefix="/v1/sources", tags=["security"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("", response_model=Page[SourceSummary])

@@ -6,10 +6,17 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
-from api.schemas import DeliveryOut, Page, WebhookCreate, WebhookCreated, WebhookOut
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    DeliveryOut,
+    Page,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+)
 from service import webhooks
 
-router = APIRouter(prefix="/v1/webhooks", tags=["security"])
+router = APIRouter(prefix="/v1/webhooks", tags=["security"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated)
