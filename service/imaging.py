@@ -42,13 +42,13 @@ class ImageLimits:
     max_pixels: int
 
 
-def _grey(image: Image.Image) -> Image.Image:
-    """Luma, with transparency composited onto white as a browser would show it."""
+def on_white(image: Image.Image, mode: str) -> Image.Image:
+    """`image` in `mode`, with transparency composited onto white as a browser would show it."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("L")
-    return image.convert("L")
+        return Image.alpha_composite(white, rgba).convert(mode)
+    return image.convert(mode)
 
 
 def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
@@ -78,7 +78,7 @@ def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
             oriented: Image.Image = image
             if image.getexif().get(ORIENTATION, 1) != 1:
                 oriented = ImageOps.exif_transpose(image) or image
-            pixels = _grey(oriented)
+            pixels = on_white(oriented, "L")
     except ImageRejected:
         raise
     except UnidentifiedImageError as exc:

@@ -9,7 +9,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session
 
 from service.errors import AssetNotFound, ImageRejected, SightingNotFound
-from service.imaging import ALLOWED_FORMATS, ImageLimits
+from service.imaging import ALLOWED_FORMATS, ImageLimits, on_white
 from service.runtime import Runtime
 from storage.blobs import BlobStore
 from storage.repositories import assets as assets_repo
@@ -49,7 +49,7 @@ def make_thumbnail(data: bytes, limits: ImageLimits, side: int = REVIEW_SIDE) ->
             # A JPEG decodes at the smallest DCT scale that still covers the thumbnail.
             image.draft("RGB", (side, side))
             oriented = ImageOps.exif_transpose(image) or image
-            rgb = _on_white(oriented)
+            rgb = on_white(oriented, "RGB")
     except ImageRejected:
         raise
     except UnidentifiedImageError as exc:
@@ -62,15 +62,6 @@ def make_thumbnail(data: bytes, limits: ImageLimits, side: int = REVIEW_SIDE) ->
     out = io.BytesIO()
     rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return Thumbnail(out.getvalue(), rgb.width, rgb.height)
-
-
-def _on_white(image: Image.Image) -> Image.Image:
-    """RGB, with transparency composited onto white as a browser would show it."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def keep_review_thumbnail(blobs: BlobStore, data: bytes, limits: ImageLimits) -> str:
