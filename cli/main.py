@@ -15,7 +15,7 @@ import typer
 import uvicorn
 
 from api.observability import configure_logging
-from service import chain, evidence, fingerprints, keys, metrics, sightings
+from service import bundle_check, chain, fingerprints, keys, metrics, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
 from service.fingerprints import Fingerprint
@@ -202,7 +202,7 @@ def verify_bundle(
 ) -> None:
     """Check an evidence bundle offline (no database); exit 1 naming the first bad entry."""
     try:
-        report = evidence.verify_bundle(file)
+        report = bundle_check.verify_bundle(file)
     except OSError as exc:
         raise _fail(f"cannot read {file}: {exc.strerror or exc}") from exc
     if report.fault is not None:

@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import text
 
-from service import chain, evidence, exports
+from service import bundle_check, chain, evidence, exports
 from service.runtime import Runtime
 from storage.models import Sighting
 from tests.api_client import Api, auth
@@ -92,7 +92,7 @@ def verify_cli(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def fault_of(bundle: bytes) -> str:
-    report = evidence.verify_bundle(io.BytesIO(bundle))
+    report = bundle_check.verify_bundle(io.BytesIO(bundle))
     assert report.fault is not None, "the tampered bundle verified"
     return str(report.fault)
 
@@ -147,7 +147,7 @@ def test_bundle_of_a_leak_verifies_with_the_service_and_the_cli(
     assert "forum.example.net" in summary and "https://forum.example.net/t/1" in summary
     assert "Front three-quarter" in summary and "verify-bundle" in summary
 
-    report = evidence.verify_bundle(io.BytesIO(bundle))
+    report = bundle_check.verify_bundle(io.BytesIO(bundle))
     assert report.verifies, report.fault
     assert (report.records, report.images, report.head_seq) == (4, 2, 4)
 
@@ -301,7 +301,7 @@ def test_bundle_says_when_an_image_is_missing_from_the_store(api: Api, clock: Cl
     entry = read_manifest(bundle)["sightings"][0]
     assert entry["image"] is None
     assert entry["no_image_reason"] == evidence.NO_IMAGE_MISSING
-    assert evidence.verify_bundle(io.BytesIO(bundle)).verifies
+    assert bundle_check.verify_bundle(io.BytesIO(bundle)).verifies
 
 
 def test_a_record_removed_from_the_database_shows_in_the_bundle(api: Api) -> None:

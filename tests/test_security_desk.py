@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import evidence
+from service import bundle_check
 from tests.api_client import Api, auth
 from tests.conftest import Clock
 from tests.images import jpeg
@@ -133,11 +133,11 @@ def test_three_assets_leaking_from_several_sites(api: Api, clock: Clock) -> None
     # The confirmed leak's evidence verifies, and stops verifying once one image byte changes.
     bundle = api.client.get(f"/v1/leaks/{front_leak['id']}/evidence", headers=auth(api.security))
     assert bundle.status_code == 200, bundle.text
-    report = evidence.verify_bundle(io.BytesIO(bundle.content))
+    report = bundle_check.verify_bundle(io.BytesIO(bundle.content))
     assert report.verifies, report.fault
     assert report.records == 4
     tampered = one_image_byte_changed(bundle.content)
-    report = evidence.verify_bundle(io.BytesIO(tampered.data))
+    report = bundle_check.verify_bundle(io.BytesIO(tampered.data))
     assert report.fault is not None and report.fault.entry == tampered.name
 
 
