@@ -359,10 +359,8 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) ->
         [(i, (prepared[i].sighting.chain_seq, prepared[i].sighting.chain_digest)) for i in new],
     )
     metrics.count_sightings_on_commit(session, len(new))
-    base_url = runtime.settings.public_base_url
-    for i in new:
-        for match in prepared[i].matches:
-            leaks.record_match(session, prepared[i].sighting, match, base_url=base_url)
+    found = [(prepared[i].sighting, match) for i in new for match in prepared[i].matches]
+    leaks.record_matches(session, found, base_url=runtime.settings.public_base_url)
     return receipts
 
 

@@ -139,6 +139,10 @@ def get(session: Session, sighting_id: UUID) -> Sighting | None:
     return session.get(Sighting, sighting_id)
 
 
-def add_match(session: Session, match: SightingMatch) -> None:
-    session.add(match)
-    session.flush()
+def add_matches(session: Session, matches: Sequence[SightingMatch]) -> None:
+    if matches:
+        # One executemany: nothing reads these rows back in the request that writes them.
+        session.execute(
+            insert(SightingMatch),
+            [m.model_dump(exclude={"id"}) for m in matches],
+        )
