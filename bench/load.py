@@ -60,6 +60,7 @@ import numpy as np
 from sqlmodel import Session, select
 
 from bench.ingest import (
+    CpuSnapshot,
     Server,
     Workload,
     admin_key,
@@ -389,6 +390,7 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
             time.sleep(args.warmup)
             measure_from = time.perf_counter()
             rss_start, processes = group_rss_bytes(server.pid)
+            cpu_start = CpuSnapshot.take(server.pid)
             rss_samples = [(0.0, rss_start)]
             log(f"measuring {args.duration:g} s; server RSS {rss_start / 2**20:,.0f} MiB")
             end = measure_from + args.duration
@@ -402,6 +404,8 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
                     rss_samples.append((time.perf_counter() - measure_from, rss))
             ledger.stop.set()
             rss_end = group_rss_bytes(server.pid)[0]
+            # Across a kill the group is a new one, whose CPU time starts again from zero.
+            cores = None if kill else CpuSnapshot.take(server.pid).cores_since(cpu_start)
             stopped = time.perf_counter()
             for thread in threads:
                 thread.join(timeout=300)
@@ -453,6 +457,7 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
             "samples_mib": [(round(t, 1), round(b / 2**20, 1)) for t, b in rss_samples],
         },
         "kill": kill,
+        "cores": cores,
         "acknowledged": len(ledger.acknowledged),
         "stored": len(stored),
         "lost": len(lost),
@@ -546,6 +551,13 @@ def report(run: dict[str, Any]) -> str:
         f"Answers by status: crawler writes {r['statuses_writes']}, security reads "
         f"{r['statuses_reads']}; errors {r['errors']}, 429 {r['rate_limited']}.",
     ]
+    if r["cores"]:
+        c = r["cores"]
+        lines.append(
+            f"Cores busy during the measured load (of {run['machine']['cores']}, from /proc): "
+            f"server {c['server']:.2f}, this client {c['client']:.2f}, everything else on the "
+            f"machine {c['other']:.2f}."
+        )
     if memory["measured"]:
         lines.append(
             f"Server memory (VmRSS summed over {memory['processes']} processes): "
