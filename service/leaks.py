@@ -1,7 +1,7 @@
 """The leak decision and leak reports: opening and extending reports, reading them, triage."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +26,7 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.models import Dismissal, Leak, LeakEvent, SightingMatch
+from storage.models import Dismissal, Leak, LeakEvent
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
 from storage.repositories import leaks as leaks_repo
@@ -74,46 +74,47 @@ def record_matches(
 ) -> None:
     """Each (sighting, match): received before the asset's embargo ends, a leak; after it, a
     post-embargo sighting; a found image security dismissed for this asset stays dismissed.
-    A request's matches are decided per asset, in the order given, with one read of the asset,
-    its dismissals and its open report, and the asset rows are locked (in id order, so that
-    concurrent writers cannot deadlock) so that concurrent sightings agree on one open report."""
+    Decided per asset, in the order given, from one read each of the assets (their rows locked,
+    so that concurrent writers agree on one open report), their dismissals and their reports."""
     by_asset: dict[UUID, list[tuple[Seen, AssetMatch]]] = defaultdict(list)
     for sighting, match in found:
         by_asset[match.asset_id].append((sighting, match))
-    rows: list[SightingMatch] = []
-    for asset_id in sorted(by_asset):
-        asset = assets_repo.get(session, asset_id, for_update=True)
-        if asset is None or asset.status != "active":
+    if not by_asset:
+        return
+    assets = assets_repo.lock_many(session, by_asset)
+    dismissals = dismissals_repo.of_assets(session, assets)
+    reports = leaks_repo.latest_with_status_of(session, assets, EXTENDABLE)
+    rows: list[dict[str, object]] = []  # sighting_matches rows, as column values
+    for asset in assets.values():
+        if asset.status != "active":
             continue  # retired after the index answered
-        dismissals: list[Dismissal] | None = None
-        report = _Report(session, asset_id, base_url)
-        for sighting, match in by_asset[asset_id]:
+        report = _Report(session, reports.get(asset.id), base_url)
+        for sighting, match in by_asset[asset.id]:
             leak_id, kind = None, "post_embargo"
             if sighting.received_at < asset.embargo_until:
-                if dismissals is None:
-                    dismissals = dismissals_repo.of_asset(session, asset_id)
-                if _dismissed(dismissals, sighting, match):
+                if _dismissed(dismissals.get(asset.id, ()), sighting, match):
                     kind = "dismissed"
                 else:
                     leak_id, kind = report.add(sighting, match), "leak"
             rows.append(
-                SightingMatch(
-                    sighting_id=sighting.id,
-                    asset_id=asset.id,
-                    leak_id=leak_id,
-                    kind=kind,
-                    score=match.score,
-                    variant=match.variant,
-                    region=match.region,
-                    distances=match.distances,
-                    query_pdq=match.query.get("pdq"),
-                )
+                {
+                    "sighting_id": sighting.id,
+                    "asset_id": asset.id,
+                    "leak_id": leak_id,
+                    "kind": kind,
+                    "score": match.score,
+                    "variant": match.variant,
+                    "region": match.region,
+                    "distances": match.distances,
+                    "query_pdq": match.query.get("pdq"),
+                }
             )
-        report.save()
+        report.stage()
+    session.flush()
     sightings_repo.add_matches(session, rows)
 
 
-def _dismissed(dismissals: Sequence[Dismissal], sighting: Seen, match: AssetMatch) -> bool:
+def _dismissed(dismissals: Collection[Dismissal], sighting: Seen, match: AssetMatch) -> bool:
     """The same bytes, or a region whose PDQ hash is within PDQ's near-duplicate distance of one
     dismissed, is the same found image again."""
     query = match.query.get("pdq")
@@ -140,18 +141,12 @@ def _dismiss(session: Session, leak: Leak, at: datetime) -> None:
 
 
 class _Report:
-    """The asset's report being worked, opened or extended by a request's sightings: read at
-    most once, written once."""
+    """The asset's report being worked, opened or extended by a request's sightings."""
 
-    def __init__(self, session: Session, asset_id: UUID, base_url: str) -> None:
-        self.session, self.asset_id, self.base_url = session, asset_id, base_url
-        self.leak: Leak | None = None
-        self.read = False
+    def __init__(self, session: Session, leak: Leak | None, base_url: str) -> None:
+        self.session, self.leak, self.base_url = session, leak, base_url
 
     def add(self, sighting: Seen, match: AssetMatch) -> UUID:
-        if not self.read:
-            self.leak = leaks_repo.latest_with_status(self.session, self.asset_id, EXTENDABLE)
-            self.read = True
         leak = self.leak
         if leak is None:
             self.leak = self._open(sighting, match)
@@ -189,10 +184,10 @@ class _Report:
         metrics.count_leak_opened_on_commit(self.session)
         return leak
 
-    def save(self) -> None:
+    def stage(self) -> None:
+        """Written with the request's other changes, at the next flush."""
         if self.leak is not None:
             self.session.add(self.leak)
-            self.session.flush()
 
 
 def _summary_fields(row: LeakRow, domains: list[str]) -> dict[str, object]:

@@ -30,6 +30,7 @@ from storage.db import (
     ping,
     transaction,
 )
+from storage.group_commit import GroupCommit
 from storage.repositories import assets as assets_repo
 from storage.repositories import index_state
 from storage.types import utcnow
@@ -70,6 +71,12 @@ class Runtime:
         # Its own monotonic clock, not `clock`: that one is wall time, which tests hold still
         # and which may step back, and a budget must refill however the calendar moves.
         return RateLimiter.from_settings(self.settings)
+
+    @cached_property
+    def writes(self) -> GroupCommit:
+        """Where crawler submissions are written: one transaction for the requests that arrive
+        together, so that under load each commit's lock and fsync serve many of them."""
+        return GroupCommit(self.sessions)
 
     @cached_property
     def cpu(self) -> ThreadPoolExecutor:

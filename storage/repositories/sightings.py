@@ -139,10 +139,8 @@ def get(session: Session, sighting_id: UUID) -> Sighting | None:
     return session.get(Sighting, sighting_id)
 
 
-def add_matches(session: Session, matches: Sequence[SightingMatch]) -> None:
-    if matches:
-        # One executemany: nothing reads these rows back in the request that writes them.
-        session.execute(
-            insert(SightingMatch),
-            [m.model_dump(exclude={"id"}) for m in matches],
-        )
+def add_matches(session: Session, rows: Sequence[Mapping[str, object]]) -> None:
+    """sighting_matches rows as column values, in one executemany: nothing reads them back in
+    the request that writes them, and a model object each would cost more than the insert."""
+    if rows:
+        session.execute(insert(SightingMatch), list(rows))
