@@ -99,20 +99,30 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def group_rss_bytes(pgid: int) -> tuple[int, int]:
-    """(resident bytes summed over the group, processes counted)."""
-    total = counted = 0
+RSS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+
+
+def group_memory(pgid: int) -> dict[str, int]:
+    """Resident bytes summed over the group: in all (VmRSS) and split into anonymous memory (the
+    heap), file-backed and shared pages; and how many processes were counted."""
+    totals = dict.fromkeys((*RSS_FIELDS, "processes"), 0)
     for pid in group_pids(pgid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-                counted += 1
-                break
-    return total, counted
+            name, _, value = line.partition(":")
+            if name in RSS_FIELDS:
+                totals[name] += int(value.split()[0]) * 1024
+        totals["processes"] += 1
+    return totals
+
+
+def group_rss_bytes(pgid: int) -> tuple[int, int]:
+    """(resident bytes summed over the group, processes counted)."""
+    memory = group_memory(pgid)
+    return memory["VmRSS"], memory["processes"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +399,8 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
                 thread.start()
             time.sleep(args.warmup)
             measure_from = time.perf_counter()
-            rss_start, processes = group_rss_bytes(server.pid)
+            memory_start = group_memory(server.pid)
+            rss_start, processes = memory_start["VmRSS"], memory_start["processes"]
             cpu_start = CpuSnapshot.take(server.pid)
             rss_samples = [(0.0, rss_start)]
             log(f"measuring {args.duration:g} s; server RSS {rss_start / 2**20:,.0f} MiB")
@@ -403,7 +414,8 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
                     rss = group_rss_bytes(server.pid)[0]
                     rss_samples.append((time.perf_counter() - measure_from, rss))
             ledger.stop.set()
-            rss_end = group_rss_bytes(server.pid)[0]
+            memory_end = group_memory(server.pid)
+            rss_end = memory_end["VmRSS"]
             # Across a kill the group is a new one, whose CPU time starts again from zero.
             cores = None if kill else CpuSnapshot.take(server.pid).cores_since(cpu_start)
             stopped = time.perf_counter()
@@ -454,6 +466,10 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
             "end_mib": rss_end / 2**20,
             "peak_mib": max(b for _, b in rss_samples) / 2**20,
             "growth_percent": 100 * (rss_end - rss_start) / rss_start,
+            # Where the growth is: the heap (anonymous), mapped files, shared memory.
+            "growth_mib": {
+                name: (memory_end[name] - memory_start[name]) / 2**20 for name in RSS_FIELDS
+            },
             "samples_mib": [(round(t, 1), round(b / 2**20, 1)) for t, b in rss_samples],
         },
         "kill": kill,
@@ -562,7 +578,10 @@ def report(run: dict[str, Any]) -> str:
         lines.append(
             f"Server memory (VmRSS summed over {memory['processes']} processes): "
             f"{memory['start_mib']:,.0f} MiB after the warm-up, {memory['end_mib']:,.0f} MiB at "
-            f"the end, peak {memory['peak_mib']:,.0f} MiB: growth {memory['growth_percent']:+.1f}%."
+            f"the end, peak {memory['peak_mib']:,.0f} MiB: growth {memory['growth_percent']:+.1f}% "
+            f"({memory['growth_mib']['RssAnon']:+,.0f} MiB anonymous, "
+            f"{memory['growth_mib']['RssFile']:+,.0f} MiB file-backed, "
+            f"{memory['growth_mib']['RssShmem']:+,.0f} MiB shared)."
         )
     if r["kill"]:
         k = r["kill"]
