@@ -451,11 +451,17 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
         "statuses_writes": status_counts(writes),
         "statuses_reads": status_counts(reads),
         "rate_limited": sum(1 for s in measured if s.status == 429),
+        # A failed request counts once; a 2xx batch counts each item that was not created.
         "errors": sum(
             1
             for s in measured
             if not expected_failure(s)
             and (s.status is None or (s.status >= 300 and s.status != 429))
+        )
+        + sum(
+            s.items - s.acknowledged
+            for s in measured
+            if s.kind in WRITES and s.status is not None and 200 <= s.status < 300
         ),
         "cut_off_by_kill": sum(1 for s in measured if expected_failure(s)),
         "error_samples": ledger.error_samples,
