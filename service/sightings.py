@@ -1,8 +1,7 @@
 """Found images from crawlers, one at a time, in batches or as fingerprints only: fingerprinted
-in the CPU pool, deduplicated, chained as evidence and matched, in one short transaction."""
+in the decode workers, deduplicated, chained as evidence and matched, in one short transaction."""
 
 import hashlib
-import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -23,8 +22,6 @@ from service.intake import (
 )
 from service.runtime import Runtime, ensure_current_index
 from storage.repositories import sightings as sightings_repo
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "BatchResult",
@@ -133,7 +130,8 @@ class ManifestEntry(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
+# One file of a batch upload: where it was found, and its bytes.
+Upload = tuple[SightingSource, bytes]
 
 
 # ---- entry points ------------------------------------------------------------------------------
@@ -154,14 +152,12 @@ def submit_image(
     def run() -> Receipt:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
-        matcher, limits = _matcher(runtime), runtime.settings.image_limits
         try:
-            prepared = runtime.cpu.submit(
-                intake.prepare_upload, matcher, limits, actor, source, data, received_at
-            ).result()
+            image = runtime.decoder.fingerprint_found_image(data, runtime.settings.image_limits)
         except ImageRejected as exc:
             metrics.count_rejection(exc)
             raise
+        prepared = intake.prepare_upload(_matcher(runtime), actor, source, image, data, received_at)
         [receipt] = _record(runtime, session, [prepared])
         if not receipt.duplicate:
             audit.record(session, actor, "sighting.submit", "sighting", receipt.id)
@@ -192,18 +188,19 @@ def submit_batch(
         by_name: dict[str, list[bytes]] = {}
         for name, data in files:
             by_name.setdefault(name, []).append(data)
-        jobs: list[Callable[[], Prepared]] = []
+        uploads: list[Upload | DomainError] = []
         names: list[str | None] = []
         for raw in manifest:
             entry = _manifest_entry(raw)
             names.append(entry.filename if isinstance(entry, ManifestEntry) else None)
-            jobs.append(_upload_job(runtime, actor, entry, by_name, received_at))
+            uploads.append(_upload(entry, by_name))
         named = set(filter(None, names))
         for name in by_name:
             if name not in named:
                 names.append(name)
-                jobs.append(_failing(InvalidInput(f"file {name!r} is not named in the manifest")))
-        result = _record_batch(runtime, session, _run_in_pool(runtime, jobs), names)
+                uploads.append(InvalidInput(f"file {name!r} is not named in the manifest"))
+        prepared = _prepare_uploads(runtime, actor, uploads, received_at)
+        result = _record_batch(runtime, session, prepared, names)
         _audit_batch(session, actor, "sighting.batch", result)
         return result
 
@@ -282,47 +279,41 @@ def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
         return InvalidInput(f"manifest entry is invalid: {found}")
 
 
-def _upload_job(
-    runtime: Runtime,
-    actor: Actor,
-    entry: ManifestEntry | DomainError,
-    by_name: dict[str, list[bytes]],
-    received_at: datetime,
-) -> Callable[[], Prepared]:
+def _upload(
+    entry: ManifestEntry | DomainError, by_name: dict[str, list[bytes]]
+) -> Upload | DomainError:
     if isinstance(entry, DomainError):
-        return _failing(entry)
+        return entry
     found = by_name.get(entry.filename, [])
     if len(found) != 1:
         problem = "no file" if not found else f"{len(found)} files"
-        return _failing(InvalidInput(f"the request has {problem} named {entry.filename!r}"))
-    source = SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at)
-    matcher, limits = _matcher(runtime), runtime.settings.image_limits
-    return lambda: intake.prepare_upload(matcher, limits, actor, source, found[0], received_at)
+        return InvalidInput(f"the request has {problem} named {entry.filename!r}")
+    return SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at), found[0]
 
 
-def _failing(exc: DomainError) -> Callable[[], Prepared]:
-    def fail() -> Prepared:
-        raise exc
-
-    return fail
-
-
-def _run_in_pool(runtime: Runtime, jobs: Sequence[Callable[[], T]]) -> list[T | DomainError]:
-    """Runs every job in the process's CPU pool; an item's failure is its own outcome."""
-    futures = [runtime.cpu.submit(job) for job in jobs]
-    outcomes: list[T | DomainError] = []
-    for future in futures:
+def _prepare_uploads(
+    runtime: Runtime, actor: Actor, uploads: Sequence[Upload | DomainError], received_at: datetime
+) -> list[Prepared | DomainError]:
+    """Decodes every file on the decode workers at once, then matches each in this process; an
+    item's failure, in a worker or here, is its own outcome."""
+    files = [u[1] for u in uploads if not isinstance(u, DomainError)]
+    decoded = iter(runtime.decoder.fingerprint_found_images(files, runtime.settings.image_limits))
+    matcher = _matcher(runtime)
+    outcomes: list[Prepared | DomainError] = []
+    for upload in uploads:
+        if isinstance(upload, DomainError):
+            outcomes.append(upload)
+            continue
+        image = next(decoded)
+        if isinstance(image, ImageRejected):
+            metrics.count_rejection(image)
+            outcomes.append(image)
+            continue
+        source, data = upload
         try:
-            outcomes.append(future.result())
+            outcomes.append(intake.prepare_upload(matcher, actor, source, image, data, received_at))
         except DomainError as exc:
             outcomes.append(exc)
-        except Exception:
-            # A decoder bug on one hostile file must not cost the crawler the rest of its batch.
-            log.exception("unexpected error while preparing a batch item")
-            outcomes.append(ImageRejected("undecodable", "the file could not be processed"))
-    for outcome in outcomes:
-        if isinstance(outcome, ImageRejected):
-            metrics.count_rejection(outcome)
     return outcomes
 
 
