@@ -114,7 +114,9 @@ def _prepare_worker(extra_bytes: int) -> None:
 def _context() -> multiprocessing.context.ForkServerContext:
     # Not "fork": the serving process has threads and database connections that a forked child
     # would inherit mid-use. The fork server is a fresh interpreter that imports the decoders
-    # once; each worker is forked from it, so a replacement starts in milliseconds.
+    # once; each worker is forked from it, so a replacement starts in milliseconds. As with
+    # "spawn", a worker imports the parent's __main__, so a script that decodes through this pool
+    # keeps its work under `if __name__ == "__main__":`.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
