@@ -1,6 +1,6 @@
 """Every dependency a route can ask for, named once: runtime, session, caller and role guards."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Form, Header, Request
@@ -20,7 +20,11 @@ class Forbidden(Exception):
         super().__init__(f"a {role} key may not do this; allowed roles: {', '.join(allowed)}")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that neither block nor touch the database are `async def`: FastAPI runs a plain
+# `def` one on a worker thread, a hand-over each, and every request passes through several.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -59,10 +63,10 @@ def get_actor(
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def _require(*roles: Role) -> Callable[[Actor], Actor]:
+def _require(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     allowed = (*roles, Role.ADMIN)
 
-    def guard(actor: ActorDep) -> Actor:
+    async def guard(actor: ActorDep) -> Actor:
         if actor.role not in allowed:
             raise Forbidden(actor.role, allowed)
         return actor
@@ -104,7 +108,7 @@ class CsrfRejected(Exception):
     """A dashboard form posted without the token of the session it came from."""
 
 
-def get_signer(request: Request) -> Signer:
+async def get_signer(request: Request) -> Signer:
     signer: Signer = request.app.state.ui_signer
     return signer
 
@@ -112,7 +116,7 @@ def get_signer(request: Request) -> Signer:
 SignerDep = Annotated[Signer, Depends(get_signer)]
 
 
-def get_ui_session(request: Request, signer: SignerDep) -> UiSession | None:
+async def get_ui_session(request: Request, signer: SignerDep) -> UiSession | None:
     return signer.load(request.cookies.get(COOKIE))
 
 
@@ -133,10 +137,10 @@ def get_ui_actor(request: Request, session: SessionDep, ui_session: UiSessionDep
 UiActor = Annotated[Actor, Depends(get_ui_actor)]
 
 
-def _ui_require(*roles: Role) -> Callable[[Actor], Actor]:
+def _ui_require(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     allowed = (*roles, Role.ADMIN)
 
-    def guard(actor: UiActor) -> Actor:
+    async def guard(actor: UiActor) -> Actor:
         if actor.role not in allowed:
             raise UiForbidden(actor.role)
         return actor

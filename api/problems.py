@@ -7,15 +7,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Forbidden
 from service import errors
 from service.sightings import ItemProblem
+from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# What a client is told to wait while the database is away: long enough not to hammer it while
+# it restarts, short enough that crawlers resume soon after (a pooled connection is replaced on
+# its next checkout, so the service itself needs no restart).
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 _IMAGE_STATUS = {
     "too_large": 413,
@@ -117,6 +124,22 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail))
 
 
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not is_unavailable(exc):
+        return await _unexpected(request, exc)
+    # The driver's own words only: the wrapping error's text carries the statement's parameters.
+    reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+    log.warning("database unavailable: %s", reason)
+    return problem(
+        503,
+        "database-unavailable",
+        "the database is unavailable; try again later",
+        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal-error", "an unexpected error occurred; it has been logged")
@@ -127,4 +150,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,5 +1,7 @@
 """The leak decision and leak reports: opening and extending reports, reading them, triage."""
 
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -24,7 +26,7 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.models import Dismissal, Leak, LeakEvent, SightingMatch
+from storage.models import Dismissal, Leak, LeakEvent
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
 from storage.repositories import leaks as leaks_repo
@@ -67,40 +69,56 @@ def _published_at(sighting: Seen) -> datetime:
     return sighting.found_at or sighting.received_at
 
 
-def record_match(session: Session, sighting: Seen, match: AssetMatch, *, base_url: str) -> None:
-    """A sighting received before the asset's embargo ends is a leak; after it, a post-embargo
-    sighting; and a found image security dismissed for this asset stays dismissed. The asset row
-    is locked so concurrent sightings agree on one open report."""
-    asset = assets_repo.get(session, match.asset_id, for_update=True)
-    if asset is None or asset.status != "active":
-        return  # retired after the index answered
-    leak_id, kind = None, "post_embargo"
-    if sighting.received_at < asset.embargo_until:
-        if _dismissed(session, sighting, match):
-            kind = "dismissed"
-        else:
-            leak_id, kind = _open_or_extend(session, sighting, match, base_url).id, "leak"
-    sightings_repo.add_match(
-        session,
-        SightingMatch(
-            sighting_id=sighting.id,
-            asset_id=asset.id,
-            leak_id=leak_id,
-            kind=kind,
-            score=match.score,
-            variant=match.variant,
-            region=match.region,
-            distances=match.distances,
-            query_pdq=match.query.get("pdq"),
-        ),
-    )
+def record_matches(
+    session: Session, found: Sequence[tuple[Seen, AssetMatch]], *, base_url: str
+) -> None:
+    """Each (sighting, match): received before the asset's embargo ends, a leak; after it, a
+    post-embargo sighting; a found image security dismissed for this asset stays dismissed.
+    Decided per asset, in the order given, from one read each of the assets (their rows locked,
+    so that concurrent writers agree on one open report), their dismissals and their reports."""
+    by_asset: dict[UUID, list[tuple[Seen, AssetMatch]]] = defaultdict(list)
+    for sighting, match in found:
+        by_asset[match.asset_id].append((sighting, match))
+    if not by_asset:
+        return
+    assets = assets_repo.lock_many(session, by_asset)
+    dismissals = dismissals_repo.of_assets(session, assets)
+    reports = leaks_repo.latest_with_status_of(session, assets, EXTENDABLE)
+    rows: list[dict[str, object]] = []  # sighting_matches rows, as column values
+    for asset in assets.values():
+        if asset.status != "active":
+            continue  # retired after the index answered
+        report = _Report(session, reports.get(asset.id), base_url)
+        for sighting, match in by_asset[asset.id]:
+            leak_id, kind = None, "post_embargo"
+            if sighting.received_at < asset.embargo_until:
+                if _dismissed(dismissals.get(asset.id, ()), sighting, match):
+                    kind = "dismissed"
+                else:
+                    leak_id, kind = report.add(sighting, match), "leak"
+            rows.append(
+                {
+                    "sighting_id": sighting.id,
+                    "asset_id": asset.id,
+                    "leak_id": leak_id,
+                    "kind": kind,
+                    "score": match.score,
+                    "variant": match.variant,
+                    "region": match.region,
+                    "distances": match.distances,
+                    "query_pdq": match.query.get("pdq"),
+                }
+            )
+        report.stage()
+    session.flush()
+    sightings_repo.add_matches(session, rows)
 
 
-def _dismissed(session: Session, sighting: Seen, match: AssetMatch) -> bool:
+def _dismissed(dismissals: Collection[Dismissal], sighting: Seen, match: AssetMatch) -> bool:
     """The same bytes, or a region whose PDQ hash is within PDQ's near-duplicate distance of one
     dismissed, is the same found image again."""
     query = match.query.get("pdq")
-    for dismissal in dismissals_repo.of_asset(session, match.asset_id):
+    for dismissal in dismissals:
         if dismissal.content_key == sighting.content_key:
             return True
         pdq = dismissal.pdq
@@ -122,16 +140,33 @@ def _dismiss(session: Session, leak: Leak, at: datetime) -> None:
     )
 
 
-def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch, base_url: str) -> Leak:
-    published = _published_at(sighting)
-    leak = leaks_repo.latest_with_status(session, match.asset_id, EXTENDABLE)
-    if leak is None:
+class _Report:
+    """The asset's report being worked, opened or extended by a request's sightings."""
+
+    def __init__(self, session: Session, leak: Leak | None, base_url: str) -> None:
+        self.session, self.leak, self.base_url = session, leak, base_url
+
+    def add(self, sighting: Seen, match: AssetMatch) -> UUID:
+        leak = self.leak
+        if leak is None:
+            self.leak = self._open(sighting, match)
+            return self.leak.id
+        published = _published_at(sighting)
+        if published < leak.first_seen_at:
+            leak.first_seen_at, leak.first_sighting_id = published, sighting.id
+        leak.last_seen_at = max(leak.last_seen_at, sighting.received_at)
+        leak.sightings_count += 1
+        leak.best_score = max(leak.best_score, match.score)
+        leak.updated_at = sighting.received_at
+        return leak.id
+
+    def _open(self, sighting: Seen, match: AssetMatch) -> Leak:
         leak = leaks_repo.add(
-            session,
+            self.session,
             Leak(
                 asset_id=match.asset_id,
                 first_sighting_id=sighting.id,
-                first_seen_at=published,
+                first_seen_at=_published_at(sighting),
                 last_seen_at=sighting.received_at,
                 sightings_count=1,
                 best_score=match.score,
@@ -140,23 +175,19 @@ def _open_or_extend(session: Session, sighting: Seen, match: AssetMatch, base_ur
             ),
         )
         leaks_repo.add_event(
-            session,
+            self.session,
             LeakEvent(
                 leak_id=leak.id, at=sighting.received_at, actor=SYSTEM.name, to_status="open"
             ),
         )
-        _alert(session, "leak.opened", leak, sighting.received_at, base_url)
-        metrics.count_leak_opened_on_commit(session)
+        _alert(self.session, "leak.opened", leak, sighting.received_at, self.base_url)
+        metrics.count_leak_opened_on_commit(self.session)
         return leak
-    if published < leak.first_seen_at:
-        leak.first_seen_at, leak.first_sighting_id = published, sighting.id
-    leak.last_seen_at = max(leak.last_seen_at, sighting.received_at)
-    leak.sightings_count += 1
-    leak.best_score = max(leak.best_score, match.score)
-    leak.updated_at = sighting.received_at
-    session.add(leak)
-    session.flush()
-    return leak
+
+    def stage(self) -> None:
+        """Written with the request's other changes, at the next flush."""
+        if self.leak is not None:
+            self.session.add(self.leak)
 
 
 def _summary_fields(row: LeakRow, domains: list[str]) -> dict[str, object]:

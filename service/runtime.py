@@ -29,6 +29,7 @@ from storage.db import (
     ping,
     transaction,
 )
+from storage.group_commit import GroupCommit
 from storage.repositories import assets as assets_repo
 from storage.repositories import index_state
 from storage.types import utcnow
@@ -76,6 +77,12 @@ class Runtime:
         burst of uploads queues instead of making every request slow, and a batch is hashed on
         every core. Its workers start with the first decode, not with the process."""
         return DecodePool.from_settings(self.settings)
+
+    @cached_property
+    def writes(self) -> GroupCommit:
+        """Where crawler submissions are written: one transaction for the requests that arrive
+        together, so that under load each commit's lock and fsync serve many of them."""
+        return GroupCommit(self.sessions)
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

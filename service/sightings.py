@@ -1,8 +1,11 @@
 """Found images from crawlers, one at a time, in batches or as fingerprints only: fingerprinted
-in the decode workers, deduplicated, chained as evidence and matched, in one short transaction."""
+in the decode workers and matched outside any lock, then deduplicated, chained as evidence and
+stored in a short transaction shared with the requests writing at the same moment
+(storage.group_commit)."""
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
@@ -12,6 +15,7 @@ from sqlmodel import Session
 
 from service import audit, chain, idempotency, intake, leaks, metrics
 from service.actors import Actor
+from service.chain import RecordText
 from service.errors import DomainError, ImageRejected, InvalidInput
 from service.intake import (
     HashOnlySubmission,
@@ -130,6 +134,7 @@ class ManifestEntry(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P")
 # One file of a batch upload: where it was found, and its bytes.
 Upload = tuple[SightingSource, bytes]
 
@@ -149,7 +154,7 @@ def submit_image(
     """Stores one found image and decides, per matching asset, leak or post-embargo sighting.
     The same bytes from the same page again get the first receipt back, marked duplicate."""
 
-    def run() -> Receipt:
+    def prepare() -> _Staged:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
         try:
@@ -158,13 +163,18 @@ def submit_image(
             metrics.count_rejection(exc)
             raise
         prepared = intake.prepare_upload(_matcher(runtime), actor, source, image, data, received_at)
-        [receipt] = _record(runtime, session, [prepared])
+        return _stage(runtime, session, [prepared])
+
+    def write(writing: Session, staged: _Staged) -> Receipt:
+        [receipt] = _record(runtime, writing, staged)
         if not receipt.duplicate:
-            audit.record(session, actor, "sighting.submit", "sighting", receipt.id)
+            audit.record(writing, actor, "sighting.submit", "sighting", receipt.id)
         return receipt
 
     content = {"source": _source_json(source), "sha256": _sha256(data)} if idempotency_key else {}
-    return _idempotent(session, actor, idempotency_key, "upload", content, Receipt, run)
+    return _idempotent(
+        runtime, session, actor, idempotency_key, "upload", content, Receipt, prepare, write
+    )
 
 
 def submit_batch(
@@ -182,7 +192,7 @@ def submit_batch(
         raise InvalidInput("the manifest must be a JSON list of {filename, page_url, ...} objects")
     _check_size(runtime, len(manifest))
 
-    def run() -> BatchResult:
+    def prepare() -> _Outcomes:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
         by_name: dict[str, list[bytes]] = {}
@@ -200,8 +210,11 @@ def submit_batch(
                 names.append(name)
                 uploads.append(InvalidInput(f"file {name!r} is not named in the manifest"))
         prepared = _prepare_uploads(runtime, actor, uploads, received_at)
-        result = _record_batch(runtime, session, prepared, names)
-        _audit_batch(session, actor, "sighting.batch", result)
+        return _Outcomes.of(runtime, session, prepared, names)
+
+    def write(writing: Session, outcomes: _Outcomes) -> BatchResult:
+        result = outcomes.result(_record(runtime, writing, outcomes.staged))
+        _audit_batch(writing, actor, "sighting.batch", result)
         return result
 
     content = (
@@ -209,7 +222,9 @@ def submit_batch(
         if idempotency_key
         else {}
     )
-    return _idempotent(session, actor, idempotency_key, "batch", content, BatchResult, run)
+    return _idempotent(
+        runtime, session, actor, idempotency_key, "batch", content, BatchResult, prepare, write
+    )
 
 
 def submit_fingerprints(
@@ -224,7 +239,7 @@ def submit_fingerprints(
     fingerprints are the evidence, with the SHA-256 of the bytes where the crawler sends it."""
     _check_size(runtime, len(items))
 
-    def run() -> BatchResult:
+    def prepare() -> _Outcomes:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
         matcher = _matcher(runtime)
@@ -234,8 +249,11 @@ def submit_fingerprints(
                 outcomes.append(intake.prepare_hashes(matcher, actor, item, received_at))
             except DomainError as exc:
                 outcomes.append(exc)
-        result = _record_batch(runtime, session, outcomes, [None] * len(items))
-        _audit_batch(session, actor, "sighting.fingerprints", result)
+        return _Outcomes.of(runtime, session, outcomes, [None] * len(items))
+
+    def write(writing: Session, outcomes: _Outcomes) -> BatchResult:
+        result = outcomes.result(_record(runtime, writing, outcomes.staged))
+        _audit_batch(writing, actor, "sighting.fingerprints", result)
         return result
 
     content = (
@@ -246,7 +264,17 @@ def submit_fingerprints(
         if idempotency_key
         else []
     )
-    return _idempotent(session, actor, idempotency_key, "fingerprints", content, BatchResult, run)
+    return _idempotent(
+        runtime,
+        session,
+        actor,
+        idempotency_key,
+        "fingerprints",
+        content,
+        BatchResult,
+        prepare,
+        write,
+    )
 
 
 def _audit_batch(session: Session, actor: Actor, action: str, result: BatchResult) -> None:
@@ -317,43 +345,58 @@ def _prepare_uploads(
     return outcomes
 
 
-# ---- recording: one short transaction per request ------------------------------------------------
+# ---- recording: staged outside the lock, written in a group commit ---------------------------
 
 
-def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) -> list[Receipt]:
-    """Stores the new sightings and their matches; returns a receipt per item, in order."""
+@dataclass(frozen=True)
+class _Staged:
+    """A request's new sightings with everything that depends neither on the chain's tail nor
+    on what is stored already done: blobs on disk, records serialised, rows converted."""
+
+    prepared: Sequence[Prepared]
+    keys: list[tuple[str, str]]
+    texts: list[RecordText]
+    rows: sightings_repo.StagedRows
+    fresh: list["Receipt"]
+
+
+def _stage(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) -> _Staged:
     # The bytes are on disk before the row that names them can commit.
     for item in prepared:
         if item.data is not None and item.sighting.sha256:
             runtime.blobs.put(item.sighting.sha256, item.data)
-    # Everything that does not depend on the chain's tail or on what is stored is done before the
-    # lock: each record's canonical JSON, the rows' values as the driver takes them, the receipts.
-    keys = [(p.sighting.page_key, p.sighting.content_key) for p in prepared]
-    texts = [chain.record_text(p.sighting) for p in prepared]
-    staged = sightings_repo.stage(session, [p.sighting.columns() for p in prepared], _LATE)
-    fresh = [Receipt.of(p.sighting, duplicate=False) for p in prepared]
-    # From here to the commit, other writers wait: only database work below.
+    return _Staged(
+        prepared=prepared,
+        keys=[(p.sighting.page_key, p.sighting.content_key) for p in prepared],
+        texts=[chain.record_text(p.sighting) for p in prepared],
+        rows=sightings_repo.stage(session, [p.sighting.columns() for p in prepared], _LATE),
+        fresh=[Receipt.of(p.sighting, duplicate=False) for p in prepared],
+    )
+
+
+def _record(runtime: Runtime, session: Session, staged: _Staged) -> list[Receipt]:
+    """Stores the new sightings and their matches; returns a receipt per item, in order. From
+    the chain's lock to the commit other writers wait: only database work here."""
+    prepared = staged.prepared
     tail = chain.lock_tail(session)
-    earlier: dict[tuple[str, str], Stored] = dict(sightings_repo.existing(session, keys))
+    earlier: dict[tuple[str, str], Stored] = dict(sightings_repo.existing(session, staged.keys))
     receipts: list[Receipt] = []
     new: list[int] = []
-    for index, (item, key) in enumerate(zip(prepared, keys, strict=True)):
+    for index, (item, key) in enumerate(zip(prepared, staged.keys, strict=True)):
         if key in earlier:
             receipts.append(Receipt.of(earlier[key], duplicate=True))
             continue
         earlier[key] = item.sighting
         new.append(index)
-        receipts.append(fresh[index])
-    chain.append(session, tail, [prepared[i].sighting for i in new], [texts[i] for i in new])
-    staged.add(
+        receipts.append(staged.fresh[index])
+    chain.append(session, tail, [prepared[i].sighting for i in new], [staged.texts[i] for i in new])
+    staged.rows.add(
         session,
         [(i, (prepared[i].sighting.chain_seq, prepared[i].sighting.chain_digest)) for i in new],
     )
     metrics.count_sightings_on_commit(session, len(new))
-    base_url = runtime.settings.public_base_url
-    for i in new:
-        for match in prepared[i].matches:
-            leaks.record_match(session, prepared[i].sighting, match, base_url=base_url)
+    found = [(prepared[i].sighting, match) for i in new for match in prepared[i].matches]
+    leaks.record_matches(session, found, base_url=runtime.settings.public_base_url)
     return receipts
 
 
@@ -361,50 +404,78 @@ def _record(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) ->
 _LATE = ("chain_seq", "chain_digest")
 
 
-def _record_batch(
-    runtime: Runtime,
-    session: Session,
-    outcomes: Sequence[Prepared | DomainError],
-    names: Sequence[str | None],
-) -> BatchResult:
-    ready = [o for o in outcomes if isinstance(o, Prepared)]
-    receipts = iter(_record(runtime, session, ready))
-    items: list[BatchItem] = []
-    for index, (outcome, name) in enumerate(zip(outcomes, names, strict=True)):
-        if isinstance(outcome, DomainError):
-            items.append(
-                BatchItem(
-                    index=index, filename=name, outcome="rejected", problem=ItemProblem.of(outcome)
+@dataclass(frozen=True)
+class _Outcomes:
+    """A batch's items, prepared or refused, and the prepared ones staged for writing."""
+
+    outcomes: Sequence[Prepared | DomainError]
+    names: Sequence[str | None]
+    staged: _Staged
+
+    @classmethod
+    def of(
+        cls,
+        runtime: Runtime,
+        session: Session,
+        outcomes: Sequence[Prepared | DomainError],
+        names: Sequence[str | None],
+    ) -> "_Outcomes":
+        ready = [o for o in outcomes if isinstance(o, Prepared)]
+        return cls(outcomes, names, _stage(runtime, session, ready))
+
+    def result(self, stored: list[Receipt]) -> BatchResult:
+        receipts = iter(stored)
+        items: list[BatchItem] = []
+        for index, (outcome, name) in enumerate(zip(self.outcomes, self.names, strict=True)):
+            if isinstance(outcome, DomainError):
+                problem = ItemProblem.of(outcome)
+                items.append(
+                    BatchItem(index=index, filename=name, outcome="rejected", problem=problem)
                 )
+                continue
+            receipt = next(receipts)
+            outcome_name: Literal["created", "duplicate"] = (
+                "duplicate" if receipt.duplicate else "created"
             )
-            continue
-        receipt = next(receipts)
-        outcome_name: Literal["created", "duplicate"] = (
-            "duplicate" if receipt.duplicate else "created"
-        )
-        items.append(BatchItem(index=index, filename=name, outcome=outcome_name, receipt=receipt))
-    return BatchResult.of(items)
+            items.append(
+                BatchItem(index=index, filename=name, outcome=outcome_name, receipt=receipt)
+            )
+        return BatchResult.of(items)
 
 
 def _idempotent(
+    runtime: Runtime,
     session: Session,
     actor: Actor,
     key: str | None,
     operation: str,
     content: object,
     model: type[M],
-    run: Callable[[], M],
+    prepare: Callable[[], P],
+    write: Callable[[Session, P], M],
 ) -> M:
-    if key is None:
-        return run()
-    key = idempotency.checked_key(key)
-    request = idempotency.request_hash(operation, content)
-    stored = idempotency.replay(session, actor, key, request)
-    if stored is not None:
-        return model.model_validate(stored)
-    result = run()
-    idempotency.remember(session, actor, key, request, result.model_dump(mode="json"))
-    return result
+    """`prepare` in the request (reading through `session`), then `write` in a group commit,
+    where the answer is remembered under the Idempotency-Key in the same transaction."""
+    request = ""
+    if key is not None:
+        key = idempotency.checked_key(key)
+        request = idempotency.request_hash(operation, content)
+        stored = idempotency.replay(session, actor, key, request)
+        if stored is not None:
+            return model.model_validate(stored)
+    prepared = prepare()
+
+    def write_and_remember(writing: Session) -> M:
+        result = write(writing, prepared)
+        if key is not None:
+            idempotency.remember(writing, actor, key, request, result.model_dump(mode="json"))
+        return result
+
+    # The request's own session has only read. Ending its transaction now hands its pooled
+    # connection back: requests that wait for their group while holding connections could
+    # otherwise leave none for the writer they wait for.
+    session.commit()
+    return runtime.writes.run(write_and_remember)
 
 
 def _source_json(source: SightingSource) -> dict[str, Any]:

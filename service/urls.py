@@ -1,6 +1,6 @@
 """Source URLs that crawlers send: validation, the normal form they are grouped by, their domain."""
 
-import unicodedata
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
@@ -9,13 +9,15 @@ from service.errors import InvalidInput
 
 MAX_URL_LENGTH = 4096
 MAX_HOST_LENGTH = 253
+# Whitespace (as str.isspace sees it) and the C0 and C1 controls: Unicode category Cc exactly.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def checked_url(url: str, field: str) -> str:
     """The URL as sent (it is evidence), once it is known to be an absolute http(s) URL."""
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"{field} is longer than {MAX_URL_LENGTH} characters")
-    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise InvalidInput(f"{field} contains whitespace or a control character")
     try:
         parts = urlsplit(url)

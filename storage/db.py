@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
@@ -17,11 +18,28 @@ SessionFactory = sessionmaker[Session]
 _AFTER_COMMIT = "leaksentinel.after_commit"
 _ON_END = "leaksentinel.on_end"
 
+# Seconds a new PostgreSQL connection may take. Without a bound, a request that finds the server
+# unreachable (a dropped route rather than a refused port) waits for the operating system's TCP
+# timeout, minutes; with it, the request fails fast and is answered 503.
+CONNECT_TIMEOUT_SECONDS = 5
+
+# SQLSTATEs that say the server is away or cannot take the connection, not that the statement
+# was wrong: connection exceptions (class 08), shutdowns and start-up (57P01-57P03), too many
+# connections. Serialization failures and deadlocks are OperationalErrors too, but not outages.
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # pool_pre_ping drops connections that died with the server, so once it is back the next
+        # checkout connects anew and the service recovers without a restart.
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
+        )
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +52,9 @@ def make_engine(url: str) -> Engine:
         # FULL: a commit is on disk before the API acknowledges it, even across power loss.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Random keys (ids, digests, URLs) land all over the indexes; a page cache that holds them
+        # keeps a batch insert off the disk. Grown on demand, up to 32 MiB per connection.
+        cursor.execute("PRAGMA cache_size=-32768")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
@@ -99,6 +120,22 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database is unreachable (down, restarting, refusing
+    connections), so the same request may succeed later, rather than a fault of the statement.
+    SQLite's "database is locked" is not this: the file is there and a writer holds it."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError) or not type(exc.orig).__module__.startswith("psycopg"):
+        return False
+    state: str | None = getattr(exc.orig, "sqlstate", None)
+    # No SQLSTATE: it failed on the client's side of the wire (refused, reset, timed out) before
+    # any server answered.
+    return state is None or state.startswith(_UNAVAILABLE_STATES)
 
 
 def ping(engine: Engine) -> None:

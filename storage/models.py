@@ -71,10 +71,10 @@ class Sighting(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64, index=True)
     page_url: str
     image_url: str | None = None
-    page_key: str = Field(index=True)
+    page_key: str  # looked up through UNIQUE (page_key, content_key), its leading column
     image_key: str | None = None
     # The SHA-256 of the bytes, or for a hash-only sighting without one, of its fingerprints.
-    content_key: str = Field(max_length=64, index=True)
+    content_key: str = Field(max_length=64)
     submitted_as: str = Field(default="upload", max_length=20)  # "upload" or "fingerprints"
     # A hash-only sighting's fingerprints, as sent: [[algorithm, variant, hex], ...]. They are its
     # evidence; an upload's can always be recomputed from its bytes.

@@ -1,6 +1,6 @@
 """What security ruled false positives, per asset."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from sqlmodel import Session, col, select
@@ -8,8 +8,12 @@ from sqlmodel import Session, col, select
 from storage.models import Dismissal, Sighting, SightingMatch
 
 
-def of_asset(session: Session, asset_id: UUID) -> list[Dismissal]:
-    return list(session.exec(select(Dismissal).where(Dismissal.asset_id == asset_id)))
+def of_assets(session: Session, asset_ids: Iterable[UUID]) -> dict[UUID, list[Dismissal]]:
+    found: dict[UUID, list[Dismissal]] = {}
+    statement = select(Dismissal).where(col(Dismissal.asset_id).in_(list(asset_ids)))
+    for dismissal in session.exec(statement):
+        found.setdefault(dismissal.asset_id, []).append(dismissal)
+    return found
 
 
 def evidence_of_leak(session: Session, leak_id: UUID) -> list[tuple[str, bytes | None]]:

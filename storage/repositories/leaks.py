@@ -1,7 +1,7 @@
 """Leak report rows, their sightings and their history."""
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
@@ -42,14 +42,20 @@ def get(session: Session, leak_id: UUID, *, for_update: bool = False) -> Leak | 
     return session.get(Leak, leak_id, with_for_update=for_update)
 
 
-def latest_with_status(session: Session, asset_id: UUID, statuses: Collection[str]) -> Leak | None:
+def latest_with_status_of(
+    session: Session, asset_ids: Iterable[UUID], statuses: Collection[str]
+) -> dict[UUID, Leak]:
+    """Per asset among `asset_ids`, its newest report in one of `statuses`, the rows locked."""
     statement = (
         select(Leak)
-        .where(Leak.asset_id == asset_id, col(Leak.status).in_(statuses))
+        .where(col(Leak.asset_id).in_(list(asset_ids)), col(Leak.status).in_(statuses))
         .order_by(col(Leak.created_at).desc())
         .with_for_update()
     )
-    return session.exec(statement).first()
+    latest: dict[UUID, Leak] = {}
+    for leak in session.exec(statement):
+        latest.setdefault(leak.asset_id, leak)
+    return latest
 
 
 def _rows(leak_filter: LeakFilter) -> Select[Leak, Asset, Sighting]:

@@ -139,6 +139,8 @@ def get(session: Session, sighting_id: UUID) -> Sighting | None:
     return session.get(Sighting, sighting_id)
 
 
-def add_match(session: Session, match: SightingMatch) -> None:
-    session.add(match)
-    session.flush()
+def add_matches(session: Session, rows: Sequence[Mapping[str, object]]) -> None:
+    """sighting_matches rows as column values, in one executemany: nothing reads them back in
+    the request that writes them, and a model object each would cost more than the insert."""
+    if rows:
+        session.execute(insert(SightingMatch), list(rows))

@@ -1,0 +1,679 @@
+"""Sustained mixed load on the real server: 50 crawlers and a few security readers at once, with
+latency per kind, errors by status, memory growth, and a SIGKILL mode that counts what was lost.
+
+    .venv/bin/python -m bench.load [--crawlers 50] [--readers 3] [--duration 60] [--warmup 10]
+        [--workers N] [--mix single=6,batch=2,hash=2] [--batch 8] [--hash-batch 50]
+        [--images-dir ../shared/bench-images] [--images 64] [--assets 20] [--leaking 4]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--kill-after SECONDS] [--json [PATH]]
+
+Loopback only, and bounded: it starts `leaksentinel serve --workers N` on a free port with a
+fresh database (SQLite in a temporary folder, or a new database on the PostgreSQL server named by
+`--database-url`, dropped afterwards), with bench/ingest.py's helpers and request bodies. Every
+crawler has its own crawler key, as real crawlers would; the readers share one security key. The
+rate limits are set through the environment (`--crawler-rate-limit`, `--security-rate-limit`,
+per key per minute, per process) well above what one such client sends, so a well-behaved run
+meets none: a 429 is counted apart from the errors.
+
+Each crawler sends back to back, choosing by `--mix` weights between a single upload
+(`POST /v1/sightings`), a batch upload of `--batch` files and a hash-only batch of `--hash-batch`
+items (fingerprinted once up front with `service.intake.fingerprint_locally`). Found images are
+`--images` bench photos fitted to 1080p JPEG q90; each upload gets a unique JPEG comment and every
+item a new page, so nothing is deduplicated. `--assets` bench photos are registered first and
+`--leaking` of them are among the found images, so leaks open and grow. Each reader reads
+`GET /v1/leaks`, one report with `GET /v1/leaks/{id}`, and `GET /v1/sources`, pausing
+`--reader-pause` seconds between reads as a person or a dashboard would.
+
+Requests sent during the first `--warmup` seconds are not measured. Memory is the resident set
+(VmRSS in /proc/<pid>/status) summed over the server's process group (the supervisor, its workers
+and their helpers), sampled when the warm-up ends, every few seconds, and at the end.
+
+`--kill-after S` SIGKILLs the whole server process group S seconds after the warm-up, starts it
+again on the same database and port, and lets the load run on to the end; crawlers that find the
+server gone retry after a short pause. Afterwards the run compares every sighting acknowledged
+with a 2xx (by receipt id) against the rows in the database, and runs `leaksentinel verify`:
+acknowledged-but-lost must be 0, in either mode.
+"""
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import random
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx2 as httpx
+import numpy as np
+from sqlmodel import Session, select
+
+from bench.ingest import (
+    CpuSnapshot,
+    Server,
+    Workload,
+    admin_key,
+    cpu_model,
+    frame_1080p,
+    fresh_database,
+    hash_only_fields,
+    pick_photos,
+    register_assets,
+    verify,
+)
+from storage.db import make_engine
+from storage.models import Sighting
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WRITES = ("single", "batch", "hash")
+READS = ("leaks", "leak", "sources")
+# A crawler that finds the server gone (kill mode) waits this long before trying again.
+RETRY_PAUSE_SECONDS = 0.2
+MEMORY_SAMPLE_SECONDS = 5.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: VmRSS of every process in the server's process group
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            rest = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if int(rest[2]) == pgid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+RSS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+
+
+def group_memory(pgid: int) -> dict[str, int]:
+    """Resident bytes summed over the group: in all (VmRSS) and split into anonymous memory (the
+    heap), file-backed and shared pages; and how many processes were counted."""
+    totals = dict.fromkeys((*RSS_FIELDS, "processes"), 0)
+    for pid in group_pids(pgid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            name, _, value = line.partition(":")
+            if name in RSS_FIELDS:
+                totals[name] += int(value.split()[0]) * 1024
+        totals["processes"] += 1
+    return totals
+
+
+def group_rss_bytes(pgid: int) -> tuple[int, int]:
+    """(resident bytes summed over the group, processes counted)."""
+    memory = group_memory(pgid)
+    return memory["VmRSS"], memory["processes"]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the clients saw
+
+
+@dataclass
+class Sample:
+    kind: str
+    sent: float
+    seconds: float
+    status: int | None  # None: no answer (connection refused or cut off)
+    items: int  # sightings sent (writes) or 0 (reads)
+    acknowledged: int
+
+
+@dataclass
+class Ledger:
+    stop: threading.Event = field(default_factory=threading.Event)
+    # Set while the server is down on purpose (kill mode): failures then are expected.
+    down: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    samples: list[Sample] = field(default_factory=list)
+    acknowledged: set[UUID] = field(default_factory=set)
+    error_samples: list[str] = field(default_factory=list)
+
+    def add(self, sample: Sample, receipts: Sequence[str] = (), problem: str | None = None) -> None:
+        with self.lock:
+            self.samples.append(sample)
+            self.acknowledged.update(UUID(r) for r in receipts)
+            if problem is not None and len(self.error_samples) < 8:
+                self.error_samples.append(problem)
+
+
+def receipts_of(kind: str, response: httpx.Response) -> tuple[list[str], str | None]:
+    """(ids of the sightings created, why some were not) for a 2xx write answer."""
+    body = response.json()
+    if kind == "single":
+        if response.status_code != 201 or body.get("duplicate"):
+            return [], f"single: {response.status_code} duplicate"
+        return [body["id"]], None
+    created = [i["receipt"]["id"] for i in body["items"] if i["outcome"] == "created"]
+    if len(created) != len(body["items"]):
+        others = [
+            i.get("problem") or i["outcome"] for i in body["items"] if i["outcome"] != "created"
+        ]
+        return created, f"{kind}: {len(others)} items not created: {others[:2]}"
+    return created, None
+
+
+def crawler(
+    number: int,
+    base_url: str,
+    key: str,
+    work: Workload,
+    mix: dict[str, int],
+    seed: int,
+    ledger: Ledger,
+) -> None:
+    build: dict[str, Callable[[], tuple[str, bytes, dict[str, str], int]]] = {
+        "single": work.single,
+        "batch": work.batch_upload,
+        "hash": work.hash_only,
+    }
+    kinds, weights = list(mix), list(mix.values())
+    rng = random.Random(seed * 1000 + number)
+    with httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=httpx.Timeout(300.0),
+    ) as http:
+        while not ledger.stop.is_set():
+            kind = rng.choices(kinds, weights)[0]
+            path, body, headers, items = build[kind]()
+            sent = time.perf_counter()
+            try:
+                response = http.post(path, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                ledger.add(
+                    Sample(kind, sent, time.perf_counter() - sent, None, items, 0),
+                    problem=None if ledger.down.is_set() else f"{kind}: {exc!r}",
+                )
+                time.sleep(RETRY_PAUSE_SECONDS)
+                continue
+            seconds = time.perf_counter() - sent
+            if response.status_code >= 300:
+                problem = None
+                if response.status_code != 429:
+                    problem = f"{kind}: {response.status_code} {response.text[:300]}"
+                ledger.add(Sample(kind, sent, seconds, response.status_code, items, 0), (), problem)
+                if response.status_code in (429, 503):
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            created, problem = receipts_of(kind, response)
+            ledger.add(
+                Sample(kind, sent, seconds, response.status_code, items, len(created)),
+                created,
+                problem,
+            )
+
+
+def reader(number: int, base_url: str, key: str, pause: float, ledger: Ledger) -> None:
+    rng = random.Random(number)
+    leak_ids: list[str] = []
+    with httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=httpx.Timeout(300.0),
+    ) as http:
+        while not ledger.stop.is_set():
+            for kind in READS:
+                if kind == "leak" and not leak_ids:
+                    continue
+                path = {
+                    "leaks": "/v1/leaks?limit=50",
+                    "leak": f"/v1/leaks/{rng.choice(leak_ids)}" if leak_ids else "",
+                    "sources": "/v1/sources?limit=50",
+                }[kind]
+                sent = time.perf_counter()
+                try:
+                    response = http.get(path)
+                except httpx.HTTPError as exc:
+                    ledger.add(
+                        Sample(kind, sent, time.perf_counter() - sent, None, 0, 0),
+                        problem=None if ledger.down.is_set() else f"{kind}: {exc!r}",
+                    )
+                    time.sleep(RETRY_PAUSE_SECONDS)
+                    continue
+                seconds = time.perf_counter() - sent
+                problem = None
+                if response.status_code >= 300 and response.status_code != 429:
+                    problem = f"{kind}: {response.status_code} {response.text[:300]}"
+                elif kind == "leaks" and response.status_code == 200:
+                    leak_ids = [item["id"] for item in response.json()["items"]] or leak_ids
+                ledger.add(Sample(kind, sent, seconds, response.status_code, 0, 0), (), problem)
+                time.sleep(pause)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def percentiles(seconds: Sequence[float]) -> dict[str, float | None]:
+    if not seconds:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    ms = np.array(seconds) * 1000
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
+
+
+def summarise(samples: Sequence[Sample], kinds: Sequence[str], wall: float) -> dict[str, Any]:
+    rows = {}
+    for kind in [*kinds, "all"]:
+        mine = [s for s in samples if s.kind == kind or (kind == "all" and s.kind in kinds)]
+        ok = [s for s in mine if s.status is not None and 200 <= s.status < 300]
+        rows[kind] = {
+            "requests": len(mine),
+            "ok": len(ok),
+            "sightings": sum(s.acknowledged for s in ok),
+            "sightings_per_second": sum(s.acknowledged for s in ok) / wall,
+            "requests_per_second": len(mine) / wall,
+            # Latency of the answered requests; a refused connection in kill mode has none.
+            **percentiles([s.seconds for s in mine if s.status is not None]),
+        }
+    return rows
+
+
+def status_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    counted = Counter("no answer" if s.status is None else str(s.status) for s in samples)
+    return dict(sorted(counted.items()))
+
+
+def stored_ids(database_url: str) -> set[UUID]:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return set(session.exec(select(Sighting.id)).all())
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def issue_keys(base_url: str, admin: str, crawlers: int) -> dict[str, Any]:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {admin}"}, timeout=60
+    ) as http:
+
+        def make(role: str, name: str) -> str:
+            response = http.post("/v1/keys", json={"name": name, "role": role})
+            response.raise_for_status()
+            key: str = response.json()["key"]
+            return key
+
+        return {
+            "marketing": make("marketing", "load marketing"),
+            "security": make("security", "load security"),
+            "crawlers": [make("crawler", f"load crawler {n}") for n in range(crawlers)],
+        }
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    mix = {}
+    for part in text.split(","):
+        kind, _, weight = part.partition("=")
+        if kind.strip() not in WRITES or not weight.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"bad mix entry {part!r}; use e.g. single=6,batch=2")
+        mix[kind.strip()] = int(weight)
+    if not any(mix.values()):
+        raise argparse.ArgumentTypeError("the mix has no weight")
+    return {k: v for k, v in mix.items() if v}
+
+
+def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    found, asset_photos = pick_photos(
+        args.images_dir, args.images, args.assets, args.leaking, args.seed
+    )
+    cores = os.cpu_count() or 1
+    log(f"making {len(found)} 1080p JPEGs and their hash-only items on {cores} cores")
+    with multiprocessing.Pool(cores) as pool:
+        uploads = pool.map(frame_1080p, found)
+        hash_items = pool.map(hash_only_fields, uploads)
+        asset_frames = pool.map(frame_1080p, asset_photos)
+
+    with fresh_database(args.database_url) as postgres_url:
+        data_dir = tmp / "data"
+        database_url = postgres_url or f"sqlite:///{data_dir / 'leaksentinel.db'}"
+        env = {
+            "LEAKSENTINEL_DATA_DIR": str(data_dir),
+            "LEAKSENTINEL_DATABASE_URL": database_url,
+            "LEAKSENTINEL_RATE_LIMIT_CRAWLER": str(args.crawler_rate_limit),
+            "LEAKSENTINEL_RATE_LIMIT_SECURITY": str(args.security_rate_limit),
+        }
+        admin = admin_key(env)
+        server = Server(env, args.workers, tmp / "server.log")
+        log(f"starting {shlex.join(server.command)}")
+        server.start()
+        ledger = Ledger()
+        threads: list[threading.Thread] = []
+        kill: dict[str, Any] | None = None
+        try:
+            keys = issue_keys(server.base_url, admin, args.crawlers)
+            register_assets(
+                server.base_url,
+                keys["marketing"],
+                list(zip(asset_photos, asset_frames, strict=True)),
+            )
+            work = Workload(uploads, hash_items, args.batch, args.hash_batch)
+            threads = [
+                threading.Thread(
+                    target=crawler,
+                    args=(n, server.base_url, key, work, args.mix, args.seed, ledger),
+                    daemon=True,
+                )
+                for n, key in enumerate(keys["crawlers"])
+            ] + [
+                threading.Thread(
+                    target=reader,
+                    args=(n, server.base_url, keys["security"], args.reader_pause, ledger),
+                    daemon=True,
+                )
+                for n in range(args.readers)
+            ]
+            log(
+                f"load: {args.crawlers} crawlers, {args.readers} readers, warm-up {args.warmup:g} s"
+            )
+            for thread in threads:
+                thread.start()
+            time.sleep(args.warmup)
+            measure_from = time.perf_counter()
+            memory_start = group_memory(server.pid)
+            rss_start, processes = memory_start["VmRSS"], memory_start["processes"]
+            cpu_start = CpuSnapshot.take(server.pid)
+            rss_samples = [(0.0, rss_start)]
+            log(f"measuring {args.duration:g} s; server RSS {rss_start / 2**20:,.0f} MiB")
+            end = measure_from + args.duration
+            kill_at = measure_from + args.kill_after if args.kill_after is not None else None
+            while (now := time.perf_counter()) < end:
+                if kill_at is not None and kill is None and now >= kill_at:
+                    kill = kill_and_restart(server, ledger, log)
+                time.sleep(min(MEMORY_SAMPLE_SECONDS, max(0.0, end - now)))
+                if kill is None:  # a new process after a kill: growth is not compared across it
+                    rss = group_rss_bytes(server.pid)[0]
+                    rss_samples.append((time.perf_counter() - measure_from, rss))
+            ledger.stop.set()
+            memory_end = group_memory(server.pid)
+            rss_end = memory_end["VmRSS"]
+            # Across a kill the group is a new one, whose CPU time starts again from zero.
+            cores = None if kill else CpuSnapshot.take(server.pid).cores_since(cpu_start)
+            stopped = time.perf_counter()
+            for thread in threads:
+                thread.join(timeout=300)
+            if server.process is None or server.process.poll() is not None:
+                raise RuntimeError(f"the server died; see {server.log_path}")
+        finally:
+            ledger.stop.set()
+            server.stop()
+        stored = stored_ids(database_url)
+        verify_ok, verify_records, verify_output = verify(env)
+
+    measured = [s for s in ledger.samples if s.sent >= measure_from]
+    wall = max([stopped, *(s.sent + s.seconds for s in measured)]) - measure_from
+    writes = [s for s in measured if s.kind in WRITES]
+    reads = [s for s in measured if s.kind in READS]
+    lost = ledger.acknowledged - stored
+
+    def expected_failure(s: Sample) -> bool:
+        """No answer because the server was killed under the request, or before it was back."""
+        return (
+            kill is not None
+            and s.status is None
+            and s.sent <= kill["back_at"]
+            and s.sent + s.seconds >= kill["killed_at"]
+        )
+
+    return {
+        "writes": summarise(writes, WRITES, wall),
+        "reads": summarise(reads, READS, wall),
+        "wall_seconds": wall,
+        "statuses_writes": status_counts(writes),
+        "statuses_reads": status_counts(reads),
+        "rate_limited": sum(1 for s in measured if s.status == 429),
+        "errors": sum(
+            1
+            for s in measured
+            if not expected_failure(s)
+            and (s.status is None or (s.status >= 300 and s.status != 429))
+        ),
+        "cut_off_by_kill": sum(1 for s in measured if expected_failure(s)),
+        "error_samples": ledger.error_samples,
+        "memory": {
+            "measured": kill is None,
+            "processes": processes,
+            "start_mib": rss_start / 2**20,
+            "end_mib": rss_end / 2**20,
+            "peak_mib": max(b for _, b in rss_samples) / 2**20,
+            "growth_percent": 100 * (rss_end - rss_start) / rss_start,
+            # Where the growth is: the heap (anonymous), mapped files, shared memory.
+            "growth_mib": {
+                name: (memory_end[name] - memory_start[name]) / 2**20 for name in RSS_FIELDS
+            },
+            "samples_mib": [(round(t, 1), round(b / 2**20, 1)) for t, b in rss_samples],
+        },
+        "kill": kill,
+        "cores": cores,
+        "acknowledged": len(ledger.acknowledged),
+        "stored": len(stored),
+        "lost": len(lost),
+        "lost_sample": [str(i) for i in list(lost)[:5]],
+        "verify_ok": verify_ok,
+        "verify_records": verify_records,
+        "verify_output": verify_output,
+        "images": len(uploads),
+        "mean_bytes": sum(map(len, uploads)) / len(uploads),
+    }
+
+
+def kill_and_restart(server: Server, ledger: Ledger, log: Callable[[str], None]) -> dict[str, Any]:
+    """SIGKILL to the whole group mid-load: no shutdown hook runs and nothing is flushed."""
+    with ledger.lock:
+        acknowledged_before = len(ledger.acknowledged)
+    ledger.down.set()
+    killed_at = time.perf_counter()
+    os.killpg(server.pid, signal.SIGKILL)
+    assert server.process is not None
+    server.process.wait(timeout=30)
+    log(f"killed the server ({acknowledged_before:,} sightings acknowledged so far); restarting")
+    server.start()
+    back_at = time.perf_counter()
+    ledger.down.clear()
+    log(f"server back after {back_at - killed_at:.1f} s")
+    return {
+        "acknowledged_before_kill": acknowledged_before,
+        "restart_seconds": back_at - killed_at,
+        "killed_at": killed_at,
+        "back_at": back_at,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def table(rows: dict[str, dict[str, Any]], labels: dict[str, str], writes: bool) -> list[str]:
+    head = "| kind | requests | requests / s | "
+    head += "sightings acknowledged | sightings / s | " if writes else ""
+    lines = [
+        head + "p50 ms | p95 ms | p99 ms | max ms |",
+        "|---" * (head.count("|") + 3) + "|",
+    ]
+    for kind, row in rows.items():
+        cells = f"| {labels[kind]} | {row['requests']:,} | {row['requests_per_second']:,.1f} | "
+        if writes:
+            cells += f"{row['sightings']:,} | {row['sightings_per_second']:,.1f} | "
+        cells += " | ".join(fmt(row[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")) + " |"
+        lines.append(cells)
+    return lines
+
+
+def report(run: dict[str, Any]) -> str:
+    r = run["result"]
+    write_labels = {
+        "single": "single upload",
+        "batch": f"batch upload of {run['batch']}",
+        "hash": f"hash-only batch of {run['hash_batch']}",
+        "all": "all crawler writes",
+    }
+    read_labels = {
+        "leaks": "`GET /v1/leaks`",
+        "leak": "`GET /v1/leaks/{id}`",
+        "sources": "`GET /v1/sources`",
+        "all": "all security reads",
+    }
+    memory = r["memory"]
+    lines = [
+        f"Machine: {run['machine']['cores']} cores, {run['machine']['cpu']}, "
+        f"Python {run['machine']['python']}; {run['date']}.",
+        f"Command: `{run['command']}`",
+        f"Server: `leaksentinel serve --workers {run['workers']}` on {run['database']}; "
+        f"{run['crawlers']} crawlers (one key each, mix {run['mix']}) and {run['readers']} "
+        f"security readers ({run['reader_pause']:g} s between reads); {run['warmup']:g} s warm-up, "
+        f"then {run['duration']:g} s measured ({r['wall_seconds']:.1f} s until the last answer); "
+        f"{r['images']} distinct 1080p JPEGs (mean {r['mean_bytes'] / 1024:,.0f} KiB); "
+        f"{run['assets']} assets, {run['leaking']} of them among the found images. Rate limits "
+        f"(per key per minute, per process): crawler {run['crawler_rate_limit']}, security "
+        f"{run['security_rate_limit']}.",
+        "",
+        *table(r["writes"], write_labels, True),
+        "",
+        *table(r["reads"], read_labels, False),
+        "",
+        f"Answers by status: crawler writes {r['statuses_writes']}, security reads "
+        f"{r['statuses_reads']}; errors {r['errors']}, 429 {r['rate_limited']}.",
+    ]
+    if r["cores"]:
+        c = r["cores"]
+        lines.append(
+            f"Cores busy during the measured load (of {run['machine']['cores']}, from /proc): "
+            f"server {c['server']:.2f}, this client {c['client']:.2f}, everything else on the "
+            f"machine {c['other']:.2f}."
+        )
+    if memory["measured"]:
+        lines.append(
+            f"Server memory (VmRSS summed over {memory['processes']} processes): "
+            f"{memory['start_mib']:,.0f} MiB after the warm-up, {memory['end_mib']:,.0f} MiB at "
+            f"the end, peak {memory['peak_mib']:,.0f} MiB: growth {memory['growth_percent']:+.1f}% "
+            f"({memory['growth_mib']['RssAnon']:+,.0f} MiB anonymous, "
+            f"{memory['growth_mib']['RssFile']:+,.0f} MiB file-backed, "
+            f"{memory['growth_mib']['RssShmem']:+,.0f} MiB shared)."
+        )
+    if r["kill"]:
+        k = r["kill"]
+        lines.append(
+            f"Kill: SIGKILL to the server's process group {run['kill_after']:g} s into the "
+            f"measured load, with {k['acknowledged_before_kill']:,} sightings acknowledged; ready "
+            f"again {k['restart_seconds']:.1f} s later; {r['cut_off_by_kill']} requests got no "
+            "answer across the kill (not counted as errors; their sightings are not acknowledged). "
+            "Memory is not compared across the restart."
+        )
+    lines.append(
+        f"Durability: {r['acknowledged']:,} sightings acknowledged with a 2xx in the whole run "
+        f"(warm-up included), {r['stored']:,} stored, **{r['lost']} acknowledged but lost**; "
+        f"`leaksentinel verify` {'passed' if r['verify_ok'] else 'FAILED'}: {r['verify_output']}"
+        + (" (= stored)." if r["verify_records"] == r["stored"] else " (MISMATCH with stored).")
+    )
+    for sample in r["error_samples"]:
+        lines.append(f"- error: {sample}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--images-dir", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images"
+    )
+    parser.add_argument("--images", type=int, default=64, help="distinct found images")
+    parser.add_argument("--assets", type=int, default=20, help="bench photos registered")
+    parser.add_argument("--leaking", type=int, default=4, help="assets among the found images")
+    parser.add_argument("--crawlers", type=int, default=50)
+    parser.add_argument("--readers", type=int, default=3, help="security clients")
+    parser.add_argument("--reader-pause", type=float, default=0.5, help="seconds between reads")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first")
+    parser.add_argument("--workers", type=int, default=cores, help="server processes")
+    parser.add_argument("--mix", type=parse_mix, default="single=6,batch=2,hash=2")
+    parser.add_argument("--batch", type=int, default=8, help="files per batch upload")
+    parser.add_argument("--hash-batch", type=int, default=50, help="items per hash-only batch")
+    parser.add_argument("--crawler-rate-limit", type=int, default=6000, help="per key per minute")
+    parser.add_argument("--security-rate-limit", type=int, default=6000, help="per key per minute")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL server to use instead")
+    parser.add_argument(
+        "--kill-after", type=float, default=None, help="SIGKILL the server this many seconds in"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        type=Path,
+        const=REPO_ROOT / "bench" / "results" / "load.json",
+        default=None,
+        help="also write the numbers as JSON (default bench/results/load.json)",
+    )
+    args = parser.parse_args()
+    if args.kill_after is not None and not 0 < args.kill_after < args.duration:
+        parser.error("--kill-after must fall inside --duration")
+
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="leaksentinel-load-") as tmp_name:
+        result = run_load(args, Path(tmp_name), log)
+    run = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": shlex.join([".venv/bin/python", "-m", "bench.load", *sys.argv[1:]]),
+        "machine": {"cores": cores, "cpu": cpu_model(), "python": platform.python_version()},
+        "database": "PostgreSQL (a fresh database)" if args.database_url else "SQLite (WAL)",
+        "workers": args.workers,
+        "crawlers": args.crawlers,
+        "readers": args.readers,
+        "reader_pause": args.reader_pause,
+        "mix": ",".join(f"{k}={v}" for k, v in args.mix.items()),
+        "batch": args.batch,
+        "hash_batch": args.hash_batch,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "assets": args.assets,
+        "leaking": args.leaking,
+        "crawler_rate_limit": args.crawler_rate_limit,
+        "security_rate_limit": args.security_rate_limit,
+        "kill_after": args.kill_after,
+        "result": result,
+    }
+    print(report(run))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(run, indent=2, default=str) + "\n")
+        log(f"numbers written to {args.json}")
+    if result["lost"] or not result["verify_ok"] or result["errors"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Group commit: writers that arrive together share one transaction, and no one's failure or
+absence of commit is hidden from them."""
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from storage import migrate
+from storage.db import SessionFactory, make_engine, make_session_factory, transaction
+from storage.group_commit import GroupCommit
+from storage.models import AuditEvent
+from storage.types import utcnow
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> SessionFactory:
+    return make_session_factory(engine)
+
+
+def event(action: str) -> AuditEvent:
+    return AuditEvent(
+        at=utcnow(), actor_name="test", action=action, target_type="t", target_id="1", detail={}
+    )
+
+
+def stored_actions(sessions: SessionFactory) -> list[str]:
+    with transaction(sessions) as session:
+        return sorted(session.exec(select(AuditEvent.action)))
+
+
+def writer(action: str, seen: list[int]) -> Callable[[Session], str]:
+    def write(session: Session) -> str:
+        seen.append(id(session))
+        session.add(event(action))
+        session.flush()
+        return action
+
+    return write
+
+
+def test_writers_that_queue_behind_a_commit_share_the_next_one(sessions: SessionFactory) -> None:
+    group = GroupCommit(sessions)
+    first_started, release = threading.Event(), threading.Event()
+    sessions_seen: list[int] = []
+
+    def slow_first(session: Session) -> str:
+        first_started.set()
+        release.wait(10)
+        session.add(event("first"))
+        return "first"
+
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(group.run, slow_first)
+        assert first_started.wait(10)
+        queued = [pool.submit(group.run, writer(f"w{i}", sessions_seen)) for i in range(5)]
+        while len(group._queued) < 5:  # every one of them is waiting for the turn
+            threading.Event().wait(0.01)
+        release.set()
+        assert first.result(10) == "first"
+        assert [f.result(10) for f in queued] == [f"w{i}" for i in range(5)]
+
+    assert len(set(sessions_seen)) == 1  # the five were written in one transaction
+    assert stored_actions(sessions) == ["first", "w0", "w1", "w2", "w3", "w4"]
+
+
+def test_a_failing_writer_fails_alone_and_the_others_commit(sessions: SessionFactory) -> None:
+    group = GroupCommit(sessions)
+    first_started, release = threading.Event(), threading.Event()
+
+    def slow_first(session: Session) -> None:
+        first_started.set()
+        release.wait(10)
+
+    def failing(session: Session) -> None:
+        session.add(event("failing"))
+        session.flush()
+        raise ValueError("this request's own fault")
+
+    with ThreadPoolExecutor(6) as pool:
+        pool.submit(group.run, slow_first)
+        assert first_started.wait(10)
+        futures: list[Future[object]] = []
+        for i in range(4):
+            futures.append(pool.submit(group.run, writer(f"w{i}", [])))
+            if i == 1:
+                futures.append(pool.submit(group.run, failing))
+        while len(group._queued) < 5:
+            threading.Event().wait(0.01)
+        release.set()
+        bad = futures.pop(2)
+        with pytest.raises(ValueError, match="own fault"):
+            bad.result(10)
+        assert [f.result(10) for f in futures] == ["w0", "w1", "w2", "w3"]
+
+    assert stored_actions(sessions) == ["w0", "w1", "w2", "w3"]
+
+
+def test_a_write_returns_only_once_committed(sessions: SessionFactory, engine: Engine) -> None:
+    group = GroupCommit(sessions)
+    group.run(writer("acknowledged", []))
+    # A separate connection sees it: returned means committed, not merely flushed.
+    with Session(engine) as other:
+        count = other.exec(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "acknowledged")
+        ).one()
+    assert count == 1
