@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, fingerprints, metrics, thumbnails, values
+from service import audit, metrics, values
 from service.actors import Actor
 from service.errors import (
     AssetNotFound,
@@ -18,7 +18,6 @@ from service.errors import (
     InvalidInput,
 )
 from service.fingerprints import Fingerprint
-from service.imaging import decode
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
 from service.runtime import Runtime, change_index
 from storage.models import Asset, AssetFingerprint
@@ -103,7 +102,7 @@ def register_from_image(
     file itself: the pixels are confidential."""
     draft = _validated(runtime, draft)
     try:
-        image = decode(data, runtime.settings.image_limits)
+        image = runtime.decoder.fingerprint_asset_image(data, runtime.settings.image_limits)
     except ImageRejected as exc:
         metrics.count_rejection(exc)
         raise
@@ -112,20 +111,18 @@ def register_from_image(
         raise DuplicateAsset(
             "this image is already registered as an active asset", str(existing.id)
         )
-    prints = fingerprints.fingerprint_asset(image.pixels)
-    if not prints:
+    if not image.prints:
         raise ImageRejected(
             "low_information",
             "the image is too flat to be told apart from unrelated pictures; nothing would match it",
         )
+    assert image.thumbnail is not None  # made for every image with prints
     asset = _new_asset(actor, draft, "upload")
     asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
-    # A second, colour decode at thumbnail scale: the fingerprints' decode is grey and too small
-    # to review by eye. Written before the row that names it, like every blob.
-    asset.thumbnail_sha256 = thumbnails.keep_review_thumbnail(
-        runtime.blobs, data, runtime.settings.image_limits
-    )
-    return _store(runtime, session, actor, asset, prints)
+    # Written before the row that names it, like every blob.
+    runtime.blobs.put(image.thumbnail.sha256, image.thumbnail.jpeg)
+    asset.thumbnail_sha256 = image.thumbnail.sha256
+    return _store(runtime, session, actor, asset, image.prints)
 
 
 def register_from_fingerprints(

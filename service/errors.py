@@ -74,6 +74,11 @@ class ImageRejected(DomainError):
         super().__init__(detail)
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type["ImageRejected"], tuple[str, str]]:
+        # Raised in a decode worker process and re-raised here, so it must survive pickling,
+        # which by default would call __init__ with the detail alone.
+        return type(self), (self.reason, self.detail)
+
 
 class NotAuthenticated(DomainError):
     code = "not-authenticated"

@@ -22,6 +22,7 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "
 DRAFT_SIDE = 128
 WORKING_SIDE = 512
 ORIENTATION = 0x0112  # the EXIF tag a phone sets instead of rotating the pixels
+OUT_OF_MEMORY_DETAIL = "decoding the image needed more memory than one decode may use"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("decompression_bomb", str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except MemoryError as exc:
+        raise ImageRejected("decode_memory", OUT_OF_MEMORY_DETAIL) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("corrupt", f"the image could not be decoded: {exc}") from exc
     pixels.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BILINEAR)
     return DecodedImage(

@@ -1,5 +1,5 @@
-"""Turning what a crawler sent into a checked, fingerprinted and matched sighting record, ready to
-store: every validation and all the CPU work, no database."""
+"""Turning what a crawler sent, fingerprinted, into a checked and matched sighting record, ready to
+store: every validation and the matching, no database and no decoding (service/decoding.py)."""
 
 import hashlib
 from dataclasses import dataclass, field, fields
@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from service import fingerprints, values
+from service import values
 from service.actors import Actor
+from service.decoding import Fingerprinted, fingerprint_found_image
 from service.errors import InvalidFingerprint, InvalidInput
 from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import ImageLimits, decode
+from service.imaging import ImageLimits
 from service.index import MatchIndex
 from service.matching import AssetMatch, MatchPolicy, find_matches
 from service.urls import checked_url, domain_of, normalised
@@ -74,7 +75,7 @@ _COLUMNS = tuple(f.name for f in fields(NewSighting))
 
 @dataclass
 class Prepared:
-    """A sighting ready to store: every check passed, every CPU-heavy step done."""
+    """A sighting ready to store: every check passed, fingerprinted and matched."""
 
     sighting: NewSighting
     matches: list[AssetMatch]
@@ -114,21 +115,22 @@ def new_sighting(
 
 def prepare_upload(
     matcher: Matcher,
-    limits: ImageLimits,
     actor: Actor,
     source: SightingSource,
+    image: Fingerprinted,
     data: bytes,
     received_at: datetime,
 ) -> Prepared:
-    image = decode(data, limits)
+    """The parent's half of an upload: the bytes were decoded and fingerprinted in a decode
+    worker (service/decoding.py); the match index lives in this process, so matching is here."""
     sighting = new_sighting(actor, source, received_at, image.sha256)
     sighting.sha256 = image.sha256
     sighting.media_type = image.media_type
     sighting.byte_size = image.byte_size
     sighting.width, sighting.height = image.width, image.height
-    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
-    sighting.low_information = prints.low_information
-    return Prepared(sighting, find_matches(matcher.index, prints, matcher.policy), data)
+    sighting.low_information = image.low_information
+    matches = find_matches(matcher.index, image.sighting_prints, matcher.policy)
+    return Prepared(sighting, matches, data)
 
 
 def prepare_hashes(
@@ -166,8 +168,7 @@ class LocalPrints:
 
 
 def fingerprint_locally(data: bytes, limits: ImageLimits) -> LocalPrints:
-    """Exactly what the server would compute from these bytes, without sending them."""
-    image = decode(data, limits)
-    return LocalPrints(
-        image.sha256, fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
-    )
+    """Exactly what the server would compute from these bytes, without sending them; in this
+    process, as the bytes are the caller's own."""
+    image = fingerprint_found_image(data, limits)
+    return LocalPrints(image.sha256, image.sighting_prints)

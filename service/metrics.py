@@ -63,8 +63,9 @@ def count_leak_opened_on_commit(session: Session) -> None:
 
 
 def count_rejection(exc: ImageRejected) -> None:
-    # `reason` comes from a fixed set in service/imaging.py and service/assets.py, never from
-    # the upload itself, so the label's cardinality stays bounded.
+    # `reason` comes from a fixed set in service/imaging.py, service/thumbnails.py,
+    # service/decoding.py and service/assets.py, never from the upload itself, so the label's
+    # cardinality stays bounded.
     DECODE_REJECTIONS.labels(reason=exc.reason).inc()
 
 

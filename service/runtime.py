@@ -1,11 +1,9 @@
 """The long-lived parts one process shares: settings, database, match index, blob store, clock."""
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -15,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from service import chain, keys
+from service.decoding import DecodePool
 from service.fingerprints import Fingerprint
 from service.index import MatchIndex
 from service.matching import MatchPolicy
@@ -73,17 +72,17 @@ class Runtime:
         return RateLimiter.from_settings(self.settings)
 
     @cached_property
+    def decoder(self) -> DecodePool:
+        """Decoding and fingerprinting run in its worker processes: bounded to the cores, so a
+        burst of uploads queues instead of making every request slow, and a batch is hashed on
+        every core. Its workers start with the first decode, not with the process."""
+        return DecodePool.from_settings(self.settings)
+
+    @cached_property
     def writes(self) -> GroupCommit:
         """Where crawler submissions are written: one transaction for the requests that arrive
         together, so that under load each commit's lock and fsync serve many of them."""
         return GroupCommit(self.sessions)
-
-    @cached_property
-    def cpu(self) -> ThreadPoolExecutor:
-        """Decoding and fingerprinting run here: bounded to the cores, so a burst of uploads
-        queues instead of making every request slow, and a batch is hashed on every core."""
-        workers = self.settings.fingerprint_workers or os.cpu_count() or 1
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fingerprint")
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -162,8 +161,8 @@ def change_index(runtime: Runtime, session: Session, change: Callable[[MatchInde
 def close(runtime: Runtime) -> None:
     while runtime.background:
         runtime.background.pop()()
-    if "cpu" in runtime.__dict__:
-        runtime.cpu.shutdown(wait=True, cancel_futures=True)
+    if "decoder" in runtime.__dict__:
+        runtime.decoder.close()
     runtime.engine.dispose()
 
 

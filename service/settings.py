@@ -22,8 +22,18 @@ class Settings(BaseSettings):
     # POST /v1/sightings/batch and /fingerprints: items per request, and bytes per batch upload.
     max_batch_items: int = Field(default=256, gt=0)
     max_batch_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
-    # Threads that decode and fingerprint uploads in each process; 0 means one per CPU core.
+    # Worker processes that decode and fingerprint uploads, for each serving process; 0 means one
+    # per CPU core. Each decode runs in one of them (service/decoding.py), so a decoder that
+    # hangs, crashes or runs away with memory costs that one upload, never the service.
     fingerprint_workers: int = Field(default=0, ge=0)
+    # A decode still running after this many seconds is killed with its worker process; a 1080p
+    # JPEG takes a few ms, the largest image accepted (a 50-megapixel RGBA PNG) 2-5 s as an
+    # asset with its review thumbnail on this 2-core machine under load (bench/README.md).
+    decode_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Address space, in MiB, that one decode may add to its worker process (RLIMIT_AS on top of
+    # what the loaded worker maps): that 50-megapixel RGBA PNG needs over 1,024 as an asset and
+    # fits in 1,280, so the default leaves a fifth more.
+    decode_memory_mb: int = Field(default=1536, ge=64)
 
     # A region of a found image matches an asset variant when PDQ is within pdq_max_distance AND
     # pHash within phash_max_distance on that same pair. Calibrated with bench/robustness.py on

@@ -1,9 +1,9 @@
 """Found images from crawlers, one at a time, in batches or as fingerprints only: fingerprinted
-in the CPU pool and matched outside any lock, then deduplicated, chained as evidence and stored in
-a short transaction shared with the requests writing at the same moment (storage.group_commit)."""
+in the decode workers and matched outside any lock, then deduplicated, chained as evidence and
+stored in a short transaction shared with the requests writing at the same moment
+(storage.group_commit)."""
 
 import hashlib
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +26,6 @@ from service.intake import (
 )
 from service.runtime import Runtime, ensure_current_index
 from storage.repositories import sightings as sightings_repo
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "BatchResult",
@@ -137,7 +135,8 @@ class ManifestEntry(BaseModel):
 
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P")
-T = TypeVar("T")
+# One file of a batch upload: where it was found, and its bytes.
+Upload = tuple[SightingSource, bytes]
 
 
 # ---- entry points ------------------------------------------------------------------------------
@@ -158,14 +157,12 @@ def submit_image(
     def prepare() -> _Staged:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
-        matcher, limits = _matcher(runtime), runtime.settings.image_limits
         try:
-            prepared = runtime.cpu.submit(
-                intake.prepare_upload, matcher, limits, actor, source, data, received_at
-            ).result()
+            image = runtime.decoder.fingerprint_found_image(data, runtime.settings.image_limits)
         except ImageRejected as exc:
             metrics.count_rejection(exc)
             raise
+        prepared = intake.prepare_upload(_matcher(runtime), actor, source, image, data, received_at)
         return _stage(runtime, session, [prepared])
 
     def write(writing: Session, staged: _Staged) -> Receipt:
@@ -201,18 +198,19 @@ def submit_batch(
         by_name: dict[str, list[bytes]] = {}
         for name, data in files:
             by_name.setdefault(name, []).append(data)
-        jobs: list[Callable[[], Prepared]] = []
+        uploads: list[Upload | DomainError] = []
         names: list[str | None] = []
         for raw in manifest:
             entry = _manifest_entry(raw)
             names.append(entry.filename if isinstance(entry, ManifestEntry) else None)
-            jobs.append(_upload_job(runtime, actor, entry, by_name, received_at))
+            uploads.append(_upload(entry, by_name))
         named = set(filter(None, names))
         for name in by_name:
             if name not in named:
                 names.append(name)
-                jobs.append(_failing(InvalidInput(f"file {name!r} is not named in the manifest")))
-        return _Outcomes.of(runtime, session, _run_in_pool(runtime, jobs), names)
+                uploads.append(InvalidInput(f"file {name!r} is not named in the manifest"))
+        prepared = _prepare_uploads(runtime, actor, uploads, received_at)
+        return _Outcomes.of(runtime, session, prepared, names)
 
     def write(writing: Session, outcomes: _Outcomes) -> BatchResult:
         result = outcomes.result(_record(runtime, writing, outcomes.staged))
@@ -309,47 +307,41 @@ def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
         return InvalidInput(f"manifest entry is invalid: {found}")
 
 
-def _upload_job(
-    runtime: Runtime,
-    actor: Actor,
-    entry: ManifestEntry | DomainError,
-    by_name: dict[str, list[bytes]],
-    received_at: datetime,
-) -> Callable[[], Prepared]:
+def _upload(
+    entry: ManifestEntry | DomainError, by_name: dict[str, list[bytes]]
+) -> Upload | DomainError:
     if isinstance(entry, DomainError):
-        return _failing(entry)
+        return entry
     found = by_name.get(entry.filename, [])
     if len(found) != 1:
         problem = "no file" if not found else f"{len(found)} files"
-        return _failing(InvalidInput(f"the request has {problem} named {entry.filename!r}"))
-    source = SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at)
-    matcher, limits = _matcher(runtime), runtime.settings.image_limits
-    return lambda: intake.prepare_upload(matcher, limits, actor, source, found[0], received_at)
+        return InvalidInput(f"the request has {problem} named {entry.filename!r}")
+    return SightingSource(entry.page_url, entry.image_url, entry.account, entry.found_at), found[0]
 
 
-def _failing(exc: DomainError) -> Callable[[], Prepared]:
-    def fail() -> Prepared:
-        raise exc
-
-    return fail
-
-
-def _run_in_pool(runtime: Runtime, jobs: Sequence[Callable[[], T]]) -> list[T | DomainError]:
-    """Runs every job in the process's CPU pool; an item's failure is its own outcome."""
-    futures = [runtime.cpu.submit(job) for job in jobs]
-    outcomes: list[T | DomainError] = []
-    for future in futures:
+def _prepare_uploads(
+    runtime: Runtime, actor: Actor, uploads: Sequence[Upload | DomainError], received_at: datetime
+) -> list[Prepared | DomainError]:
+    """Decodes every file on the decode workers at once, then matches each in this process; an
+    item's failure, in a worker or here, is its own outcome."""
+    files = [u[1] for u in uploads if not isinstance(u, DomainError)]
+    decoded = iter(runtime.decoder.fingerprint_found_images(files, runtime.settings.image_limits))
+    matcher = _matcher(runtime)
+    outcomes: list[Prepared | DomainError] = []
+    for upload in uploads:
+        if isinstance(upload, DomainError):
+            outcomes.append(upload)
+            continue
+        image = next(decoded)
+        if isinstance(image, ImageRejected):
+            metrics.count_rejection(image)
+            outcomes.append(image)
+            continue
+        source, data = upload
         try:
-            outcomes.append(future.result())
+            outcomes.append(intake.prepare_upload(matcher, actor, source, image, data, received_at))
         except DomainError as exc:
             outcomes.append(exc)
-        except Exception:
-            # A decoder bug on one hostile file must not cost the crawler the rest of its batch.
-            log.exception("unexpected error while preparing a batch item")
-            outcomes.append(ImageRejected("undecodable", "the file could not be processed"))
-    for outcome in outcomes:
-        if isinstance(outcome, ImageRejected):
-            metrics.count_rejection(outcome)
     return outcomes
 
 

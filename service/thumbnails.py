@@ -3,17 +3,20 @@
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session
 
 from service.errors import AssetNotFound, ImageRejected, SightingNotFound
-from service.imaging import ALLOWED_FORMATS, ImageLimits, on_white
-from service.runtime import Runtime
-from storage.blobs import BlobStore
+from service.imaging import ALLOWED_FORMATS, OUT_OF_MEMORY_DETAIL, ImageLimits, on_white
 from storage.repositories import assets as assets_repo
 from storage.repositories import sightings as sightings_repo
+
+if TYPE_CHECKING:
+    # Only named in signatures: the runtime owns the decode pool, whose workers import this.
+    from service.runtime import Runtime
 
 # Long side of a thumbnail: enough to judge a match by eye, small enough that a confidential
 # asset's review copy is no substitute for the picture itself.
@@ -56,7 +59,9 @@ def make_thumbnail(data: bytes, limits: ImageLimits, side: int = REVIEW_SIDE) ->
         raise ImageRejected("unsupported_format", "not a JPEG, PNG, WebP or GIF image") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("decompression_bomb", str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except MemoryError as exc:
+        raise ImageRejected("decode_memory", OUT_OF_MEMORY_DETAIL) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("corrupt", f"the image could not be decoded: {exc}") from exc
     rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -64,14 +69,7 @@ def make_thumbnail(data: bytes, limits: ImageLimits, side: int = REVIEW_SIDE) ->
     return Thumbnail(out.getvalue(), rgb.width, rgb.height)
 
 
-def keep_review_thumbnail(blobs: BlobStore, data: bytes, limits: ImageLimits) -> str:
-    """Stores the review thumbnail of an asset's image in the blob store; returns its SHA-256."""
-    thumbnail = make_thumbnail(data, limits)
-    blobs.put(thumbnail.sha256, thumbnail.jpeg)
-    return thumbnail.sha256
-
-
-def asset_thumbnail(runtime: Runtime, session: Session, asset_id: UUID) -> bytes | None:
+def asset_thumbnail(runtime: "Runtime", session: Session, asset_id: UUID) -> bytes | None:
     """The asset's stored review thumbnail, or None when it has none (registered from
     fingerprints, or before thumbnails were kept)."""
     asset = assets_repo.get(session, asset_id)
@@ -82,12 +80,12 @@ def asset_thumbnail(runtime: Runtime, session: Session, asset_id: UUID) -> bytes
     return runtime.blobs.get(asset.thumbnail_sha256)
 
 
-def found_image_kept(runtime: Runtime, sha256: str | None) -> bool:
+def found_image_kept(runtime: "Runtime", sha256: str | None) -> bool:
     """Whether the bytes of a found image are in the blob store (not so for a hash-only one)."""
     return sha256 is not None and runtime.blobs.exists(sha256)
 
 
-def found_image_thumbnail(runtime: Runtime, session: Session, sighting_id: UUID) -> bytes | None:
+def found_image_thumbnail(runtime: "Runtime", session: Session, sighting_id: UUID) -> bytes | None:
     """A thumbnail of a found image, made from the evidence bytes in the blob store; None for a
     hash-only sighting, whose bytes the service never received."""
     sighting = sightings_repo.get(session, sighting_id)
