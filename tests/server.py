@@ -90,3 +90,18 @@ def running(env: Mapping[str, str], log_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def issue_keys(base_url: str, bootstrap_key: str) -> dict[str, str]:
+    """A marketing, a crawler and a security key, issued through the API with the bootstrap key."""
+    keys = {}
+    for role in ("marketing", "crawler", "security"):
+        response = httpx.post(
+            f"{base_url}/v1/keys",
+            json={"name": role, "role": role},
+            headers={"Authorization": f"Bearer {bootstrap_key}"},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        keys[role] = response.json()["key"]
+    return keys

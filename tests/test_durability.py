@@ -22,7 +22,7 @@ from storage.db import make_engine
 from storage.models import Sighting
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import CLI, Server
+from tests.server import CLI, Server, issue_keys
 
 pytestmark = pytest.mark.slow
 
@@ -46,20 +46,6 @@ def asset_image() -> bytes:
 
 def leaked_copy() -> bytes:
     return jpeg(1, quality=60)
-
-
-def issue_keys(base_url: str, bootstrap_key: str) -> dict[str, str]:
-    keys = {}
-    for role in ("marketing", "crawler", "security"):
-        response = httpx.post(
-            f"{base_url}/v1/keys",
-            json={"name": role, "role": role},
-            headers=auth(bootstrap_key),
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
-        keys[role] = response.json()["key"]
-    return keys
 
 
 def asset_form() -> dict[str, Any]:

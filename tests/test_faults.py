@@ -27,7 +27,7 @@ from storage.db import is_unavailable, make_engine
 from storage.models import Sighting
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import CLI, Server, free_port
+from tests.server import CLI, Server, free_port, issue_keys
 
 pytestmark = pytest.mark.slow
 
@@ -264,16 +264,7 @@ def test_postgres_crash_answers_503_then_recovers_without_a_restart(
     threads: list[threading.Thread] = []
     server.start()
     try:
-        keys = {}
-        for role in ("marketing", "crawler", "security"):
-            made = httpx.post(
-                f"{server.base_url}/v1/keys",
-                json={"name": role, "role": role},
-                headers=auth(bootstrap_key),
-                timeout=30,
-            )
-            assert made.status_code == 201, made.text
-            keys[role] = made.json()["key"]
+        keys = issue_keys(server.base_url, bootstrap_key)
         asset = httpx.post(
             f"{server.base_url}/v1/assets",
             files={"file": ("asset.jpg", jpeg(1), "image/jpeg")},

@@ -2,31 +2,22 @@
 absence of commit is hidden from them."""
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from storage import migrate
-from storage.db import SessionFactory, make_engine, make_session_factory, transaction
+from storage.db import SessionFactory, make_session_factory, transaction
 from storage.group_commit import GroupCommit
 from storage.models import AuditEvent
 from storage.types import utcnow
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> SessionFactory:
-    return make_session_factory(engine)
+def sessions(migrated_engine: Engine) -> SessionFactory:
+    return make_session_factory(migrated_engine)
 
 
 def event(action: str) -> AuditEvent:
@@ -107,11 +98,13 @@ def test_a_failing_writer_fails_alone_and_the_others_commit(sessions: SessionFac
     assert stored_actions(sessions) == ["w0", "w1", "w2", "w3"]
 
 
-def test_a_write_returns_only_once_committed(sessions: SessionFactory, engine: Engine) -> None:
+def test_a_write_returns_only_once_committed(
+    sessions: SessionFactory, migrated_engine: Engine
+) -> None:
     group = GroupCommit(sessions)
     group.run(writer("acknowledged", []))
     # A separate connection sees it: returned means committed, not merely flushed.
-    with Session(engine) as other:
+    with Session(migrated_engine) as other:
         count = other.exec(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "acknowledged")
         ).one()

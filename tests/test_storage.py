@@ -1,6 +1,5 @@
 """Storage on each back end: timestamps, migrations, the blob store, the audit trail."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,14 +13,6 @@ from storage.blobs import BlobStore
 from storage.db import make_engine, make_session_factory, transaction
 from storage.models import ApiKey, AuditEvent
 from tests.api_client import Api
-
-
-@pytest.fixture
-def migrated_engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate.upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_migrations_reach_head_and_are_idempotent(migrated_engine: Engine) -> None:
