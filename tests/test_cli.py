@@ -5,9 +5,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from cli.main import tune_malloc
 from service import sightings
 from service.settings import Settings
 from tests.images import jpeg
@@ -91,3 +93,14 @@ def test_fingerprint_for_a_sighting_prints_what_the_server_would_search_with(
         {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
         for f in local.prints.fingerprints
     ]
+
+
+def test_serve_bounds_glibc_malloc_for_its_workers_unless_the_operator_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The workers uvicorn spawns read these as they start (bench/README.md, "Memory").
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    tune_malloc()
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "65536"
