@@ -52,10 +52,6 @@ def make_engine(url: str) -> Engine:
         # FULL: a commit is on disk before the API acknowledges it, even across power loss.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Random keys (ids, digests, URLs) land all over the indexes; a page cache that holds more
-        # of them keeps a batch insert off the disk. 8 MiB per connection (the default is 2): the
-        # pool keeps up to 15 connections per process, and each cache stays filled once grown.
-        cursor.execute("PRAGMA cache_size=-8192")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
