@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Forbidden
 from service import errors
-from service.sightings import ItemProblem
+from service.receipts import ItemProblem
 from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from api.problems import item_problem
 from service.actors import Role
-from service.sightings import BatchResult, HashOnlySubmission, Receipt, SightingSource
+from service.receipts import BatchResult, Receipt
+from service.sightings import HashOnlySubmission, SightingSource
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
 from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
 from service import sightings
 from service.errors import InvalidInput
-from service.sightings import Receipt
+from service.receipts import Receipt
 
 router = APIRouter(prefix="/v1/sightings", tags=["crawler"], responses=PROBLEM_RESPONSES)
 
