@@ -105,3 +105,15 @@ def issue_keys(base_url: str, bootstrap_key: str) -> dict[str, str]:
         assert response.status_code == 201, response.text
         keys[role] = response.json()["key"]
     return keys
+
+
+def verify(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`leaksentinel verify` on the database `env` names."""
+    return subprocess.run(
+        [CLI, "verify"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,8 @@ from storage.db import make_engine
 from storage.models import Sighting
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import CLI, Server, issue_keys
+from tests.server import Server, issue_keys
+from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
 
@@ -294,14 +294,7 @@ def test_every_acknowledged_sighting_survives_sigkill_under_load(
             f"{bad_blobs[:5]}"
         )
 
-        verify = subprocess.run(
-            [CLI, "verify"],
-            env={**os.environ, **server_env},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        verify = verify_cli(server_env)
         assert verify.returncode == 0, f"{verify.stdout}{verify.stderr}"
         # Every stored sighting is on the chain, not only the acknowledged ones.
         assert f"chain intact: {len(stored)} records" in verify.stdout, verify.stdout

@@ -27,7 +27,8 @@ from storage.db import is_unavailable, make_engine
 from storage.models import Sighting
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import CLI, Server, free_port, issue_keys
+from tests.server import Server, free_port, issue_keys
+from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
 
@@ -369,14 +370,7 @@ def test_postgres_crash_answers_503_then_recovers_without_a_restart(
                 [(a.kind, round(a.answered - down_at, 3)) for a in answers if lost & {*a.receipts}]
             )
         )
-        verify = subprocess.run(
-            [CLI, "verify"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        verify = verify_cli(env)
         assert verify.returncode == 0, f"{verify.stdout}{verify.stderr}"
         assert f"chain intact: {len(stored)} records" in verify.stdout, verify.stdout
 
