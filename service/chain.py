@@ -15,6 +15,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
+from storage.db import on_transaction_end
 from storage.repositories import chain as chain_repo
 
 GENESIS = "0" * 64
@@ -118,8 +119,17 @@ class Tail:
 
 def lock_tail(session: Session) -> Tail:
     """Locks the chain for appending until the transaction ends. Take it as late as possible:
-    from here to the commit, every other writer waits."""
-    return Tail(*chain_repo.lock_head(session))
+    from here to the commit, every other writer waits. Within one transaction it is taken once:
+    later calls get the same Tail, which `append` keeps at the end, so the writes of a group
+    commit chain on from each other."""
+    tail = session.info.get(_TAIL)
+    if tail is None:
+        tail = session.info[_TAIL] = Tail(*chain_repo.lock_head(session))
+        on_transaction_end(session, lambda: session.info.pop(_TAIL, None))
+    return tail
+
+
+_TAIL = "leaksentinel.chain_tail"
 
 
 def append(

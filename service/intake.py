@@ -5,7 +5,7 @@ import hashlib
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from service import values
 from service.actors import Actor
@@ -16,6 +16,7 @@ from service.imaging import ImageLimits
 from service.index import MatchIndex
 from service.matching import AssetMatch, MatchPolicy, find_matches
 from service.urls import checked_url, domain_of, normalised
+from storage.ids import uuid7
 
 # Crawler clocks drift; a claimed publication time further ahead than this is refused.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -54,7 +55,7 @@ class NewSighting:
     found_at: datetime | None
     received_at: datetime
     crawler_key_id: UUID | None
-    id: UUID = field(default_factory=uuid4)
+    id: UUID = field(default_factory=uuid7)
     submitted_as: str = "upload"
     sha256: str | None = None
     fingerprints: list[list[str]] | None = None

@@ -26,6 +26,7 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
+from storage.db import before_commit
 from storage.models import Dismissal, Leak, LeakEvent
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
@@ -112,6 +113,28 @@ def record_matches(
         report.stage()
     session.flush()
     sightings_repo.add_matches(session, rows)
+
+
+def record_matches_at_commit(
+    session: Session, found: Sequence[tuple[Seen, AssetMatch]], *, base_url: str
+) -> None:
+    """`record_matches`, deferred until the transaction commits and then done once for every
+    call made in it: the writers of a group commit share one read each of the assets, their
+    dismissals and their reports. The decisions are those of one call per writer, in order."""
+    if not found:
+        return
+    pending: list[tuple[Seen, AssetMatch]] | None = session.info.get(_PENDING_MATCHES)
+    if pending is None:
+        pending = session.info[_PENDING_MATCHES] = []
+
+        def record() -> None:
+            record_matches(session, session.info.pop(_PENDING_MATCHES), base_url=base_url)
+
+        before_commit(session, record)
+    pending.extend(found)
+
+
+_PENDING_MATCHES = "leaksentinel.pending_matches"
 
 
 def _dismissed(dismissals: Collection[Dismissal], sighting: Seen, match: AssetMatch) -> bool:

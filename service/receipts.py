@@ -44,7 +44,8 @@ class Receipt(BaseModel):
 
     @classmethod
     def of(cls, sighting: Stored, *, duplicate: bool) -> "Receipt":
-        return cls(
+        # Unvalidated: the values come from the service's own typed records, a hundred per batch.
+        return cls.model_construct(
             id=sighting.id,
             sha256=sighting.sha256,
             received_at=sighting.received_at,

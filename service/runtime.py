@@ -81,8 +81,9 @@ class Runtime:
     @cached_property
     def writes(self) -> GroupCommit:
         """Where crawler submissions are written: one transaction for the requests that arrive
-        together, so that under load each commit's lock and fsync serve many of them."""
-        return GroupCommit(self.sessions)
+        together, so that under load each commit's lock and fsync serve many of them. The group
+        is formed once the chain's tail is locked, so it takes in whoever queued meanwhile."""
+        return GroupCommit(self.sessions, begin=chain.lock_tail)
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:

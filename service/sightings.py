@@ -294,8 +294,9 @@ def _stage(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) -> 
 
 
 def _record(runtime: Runtime, session: Session, staged: _Staged) -> list[Receipt]:
-    """Stores the new sightings and their matches; returns a receipt per item, in order. From
-    the chain's lock to the commit other writers wait: only database work here."""
+    """Stores the new sightings, and their matches as the transaction commits; returns a receipt
+    per item, in order. From the chain's lock to the commit other writers wait: only database
+    work here."""
     prepared = staged.prepared
     tail = chain.lock_tail(session)
     earlier: dict[tuple[str, str], Stored] = dict(sightings_repo.existing(session, staged.keys))
@@ -315,7 +316,7 @@ def _record(runtime: Runtime, session: Session, staged: _Staged) -> list[Receipt
     )
     metrics.count_sightings_on_commit(session, len(new))
     found = [(prepared[i].sighting, match) for i in new for match in prepared[i].matches]
-    leaks.record_matches(session, found, base_url=runtime.settings.public_base_url)
+    leaks.record_matches_at_commit(session, found, base_url=runtime.settings.public_base_url)
     return receipts
 
 
@@ -357,7 +358,9 @@ class _Outcomes:
                 "duplicate" if receipt.duplicate else "created"
             )
             items.append(
-                BatchItem(index=index, filename=name, outcome=outcome_name, receipt=receipt)
+                BatchItem.model_construct(
+                    index=index, filename=name, outcome=outcome_name, receipt=receipt
+                )
             )
         return BatchResult.of(items)
 

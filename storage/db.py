@@ -16,6 +16,7 @@ from sqlmodel import Session, create_engine
 SessionFactory = sessionmaker[Session]
 
 _AFTER_COMMIT = "leaksentinel.after_commit"
+_BEFORE_COMMIT = "leaksentinel.before_commit"
 _ON_END = "leaksentinel.on_end"
 
 # Seconds a new PostgreSQL connection may take. Without a bound, a request that finds the server
@@ -61,6 +62,14 @@ def make_engine(url: str) -> Engine:
 def make_session_factory(engine: Engine) -> SessionFactory:
     factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
 
+    @event.listens_for(factory, "before_commit")
+    def _run_before_commit(session: Session) -> None:
+        # A callback may defer another: run until none is left. Their changes are flushed by
+        # the commit that follows, so they commit or fail with the rest of the transaction.
+        while callbacks := session.info.pop(_BEFORE_COMMIT, None):
+            for callback in callbacks:
+                callback()
+
     @event.listens_for(factory, "after_commit")
     def _run_after_commit(session: Session) -> None:
         for callback in session.info.pop(_ON_END, []):
@@ -73,13 +82,25 @@ def make_session_factory(engine: Engine) -> SessionFactory:
         for callback in session.info.pop(_ON_END, []):
             callback()
         session.info.pop(_AFTER_COMMIT, None)
+        session.info.pop(_BEFORE_COMMIT, None)
 
     return factory
+
+
+def before_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Runs `callback` as the session's transaction commits, inside it; never if it rolls back
+    first. For work that several writers of one transaction can share, done once at the end."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Runs `callback` once the session's transaction has committed; never if it rolls back."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def on_transaction_end(session: Session, callback: Callable[[], None]) -> None:
+    """Runs `callback` when the session's transaction ends, committed or rolled back."""
+    session.info.setdefault(_ON_END, []).append(callback)
 
 
 def gate_writes(session: Session) -> None:
@@ -101,7 +122,7 @@ def gate_writes(session: Session) -> None:
     def release() -> None:
         os.close(session.info.pop(_GATE))
 
-    session.info.setdefault(_ON_END, []).append(release)
+    on_transaction_end(session, release)
 
 
 _GATE = "leaksentinel.writer_gate"

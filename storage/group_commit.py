@@ -45,9 +45,17 @@ class GroupCommit:
     jobs runs again in a transaction of its own, so the job at fault gets its own error and the
     others their results. Only a database that is away fails the whole group at once."""
 
-    def __init__(self, sessions: SessionFactory, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        max_group: int = MAX_GROUP,
+        begin: Callable[[Session], object] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._max_group = max_group
+        # Takes the lock every job needs (the chain's tail) before the group is formed: jobs
+        # that queue while the writer waits for it, which under load is most of them, join.
+        self._begin = begin
         self._queued: deque[_Job[object]] = deque()
         self._queue_lock = threading.Lock()
         self._turn = threading.Lock()
@@ -60,26 +68,37 @@ class GroupCommit:
             with self._turn:
                 if job.done.is_set():
                     break  # written by the group ahead of us
-                with self._queue_lock:
-                    count = min(len(self._queued), self._max_group)
-                    group = [self._queued.popleft() for _ in range(count)]
-                self._write(group)
+                # Our job is still queued: a group sets its jobs done before the turn passes.
+                self._write(None)
         return job.outcome()
 
-    def _write(self, group: list[_Job[object]]) -> None:
+    def _take(self) -> list[_Job[object]]:
+        with self._queue_lock:
+            count = min(len(self._queued), self._max_group)
+            return [self._queued.popleft() for _ in range(count)]
+
+    def _write(self, group: list[_Job[object]] | None) -> None:
+        """Writes `group` in one transaction; None writes the jobs queued once it has begun."""
+        jobs = group or []
         try:
             with transaction(self._sessions) as session:
-                results = [job.write(session) for job in group]
+                if self._begin is not None:
+                    self._begin(session)
+                if group is None:
+                    jobs = self._take()
+                results = [job.write(session) for job in jobs]
         except BaseException as exc:
+            if group is None and not jobs:
+                jobs = self._take()  # `begin` failed: the queued jobs share its outcome
             # With the database away, running each job alone would only fail each one again.
-            if len(group) > 1 and isinstance(exc, Exception) and not is_unavailable(exc):
-                for job in group:
+            if len(jobs) > 1 and isinstance(exc, Exception) and not is_unavailable(exc):
+                for job in jobs:
                     self._write([job])
                 return
-            for job in group:
+            for job in jobs:
                 job.error = exc
                 job.done.set()
             return
-        for job, result in zip(group, results, strict=True):
+        for job, result in zip(jobs, results, strict=True):
             job.result = result
             job.done.set()

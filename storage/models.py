@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.ids import uuid7
 from storage.types import UTCDateTime, utcnow
 
 
@@ -67,7 +68,8 @@ class Sighting(SQLModel, table=True):
         UniqueConstraint("chain_seq", name="uq_sightings_chain_seq"),
     )
 
-    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    # Time-ordered: sightings arrive by the thousand per second, and each goes at the key's end.
+    id: UUID = Field(default_factory=uuid7, primary_key=True)
     sha256: str | None = Field(default=None, max_length=64, index=True)
     page_url: str
     image_url: str | None = None

@@ -109,3 +109,41 @@ def test_a_write_returns_only_once_committed(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "acknowledged")
         ).one()
     assert count == 1
+
+
+def test_writers_that_queue_while_the_lock_is_awaited_join_the_group(
+    sessions: SessionFactory,
+) -> None:
+    awaiting_lock, lock_free = threading.Event(), threading.Event()
+    begun: list[int] = []
+
+    def begin(session: Session) -> None:
+        begun.append(id(session))
+        awaiting_lock.set()
+        lock_free.wait(10)
+
+    group = GroupCommit(sessions, begin=begin)
+    sessions_seen: list[int] = []
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(group.run, writer("w0", sessions_seen))
+        assert awaiting_lock.wait(10)
+        later = [pool.submit(group.run, writer(f"w{i}", sessions_seen)) for i in range(1, 5)]
+        while len(group._queued) < 5:  # the leader's job and the four behind it
+            threading.Event().wait(0.01)
+        lock_free.set()
+        assert [f.result(10) for f in [first, *later]] == [f"w{i}" for i in range(5)]
+
+    assert len(begun) == 1 and set(sessions_seen) == set(begun)  # one lock, one transaction
+    assert stored_actions(sessions) == ["w0", "w1", "w2", "w3", "w4"]
+
+
+def test_a_lock_that_cannot_be_taken_fails_every_writer_waiting_for_it(
+    sessions: SessionFactory,
+) -> None:
+    def begin(session: Session) -> None:
+        raise ValueError("no lock today")
+
+    group = GroupCommit(sessions, begin=begin)
+    with pytest.raises(ValueError, match="no lock today"):
+        group.run(writer("never", []))
+    assert stored_actions(sessions) == []

@@ -1,6 +1,7 @@
 """Crawler ingestion: batches, hash-only submissions, Idempotency-Key and deduplication."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2 as httpx
@@ -138,6 +139,24 @@ def test_hash_only_submission_opens_a_leak(api: Api) -> None:
     assert leak["first_source"]["account"] == "mole"
     [seen] = api.leak(leak["id"])["sightings"]
     assert seen["sha256"] == item["sha256"]
+
+
+def test_concurrent_submissions_of_one_leaked_image_join_one_report(api: Api) -> None:
+    # Concurrent requests are written in one transaction where they queue together, and their
+    # matches decided together at its commit: one report, every sighting in it, in any case.
+    asset = api.asset(jpeg(1))
+    items = [
+        hash_only_item(jpeg(1, quality=q), f"https://site{q}.example/p") for q in range(40, 80, 5)
+    ]
+    with ThreadPoolExecutor(len(items)) as pool:
+        responses = list(pool.map(lambda item: post_hashes(api, [item]), items))
+
+    assert [r.status_code for r in responses] == [200] * len(items)
+    [leak] = api.leaks()
+    assert leak["asset"]["id"] == asset["id"]
+    detail = api.leak(leak["id"])
+    assert detail["sightings_count"] == len(items)
+    assert {s["sha256"] for s in detail["sightings"]} == {i["sha256"] for i in items}
 
 
 def test_hash_only_items_are_checked_one_by_one(api: Api) -> None:
