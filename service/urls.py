@@ -47,10 +47,8 @@ def normalised(url: str) -> str:
     normalised, fragment dropped, host lower case and IDNA), without user info, a default port,
     a trailing root slash or tracking parameters. Used to group and deduplicate; never shown as evidence."""
     parts = urlsplit(canonicalize_url(url))
-    query = url_query_cleaner(
-        urlunsplit(parts), [p for p in _query_names(parts.query) if _is_tracking(p)], remove=True
-    )
-    parts = urlsplit(query)
+    if tracking := [p for p in _query_names(parts.query) if _is_tracking(p)]:
+        parts = urlsplit(url_query_cleaner(urlunsplit(parts), tracking, remove=True))
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
     if parts.port is not None and DEFAULT_PORTS.get(parts.scheme) != parts.port:

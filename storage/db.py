@@ -17,6 +17,7 @@ SessionFactory = sessionmaker[Session]
 
 _AFTER_COMMIT = "leaksentinel.after_commit"
 _BEFORE_COMMIT = "leaksentinel.before_commit"
+_HOOKED = "leaksentinel.hooked"  # made by make_session_factory, whose listeners run the hooks
 _ON_END = "leaksentinel.on_end"
 
 # Seconds a new PostgreSQL connection may take. Without a bound, a request that finds the server
@@ -60,7 +61,7 @@ def make_engine(url: str) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False, info={_HOOKED: True})
 
     @event.listens_for(factory, "before_commit")
     def _run_before_commit(session: Session) -> None:
@@ -90,6 +91,9 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 def before_commit(session: Session, callback: Callable[[], None]) -> None:
     """Runs `callback` as the session's transaction commits, inside it; never if it rolls back
     first. For work that several writers of one transaction can share, done once at the end."""
+    if not session.info.get(_HOOKED):
+        # Without the factory's listener the work would silently never be done.
+        raise RuntimeError("before_commit needs a session from make_session_factory")
     session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
 
 

@@ -70,7 +70,8 @@ class Sighting(SQLModel, table=True):
 
     # Time-ordered: sightings arrive by the thousand per second, and each goes at the key's end.
     id: UUID = Field(default_factory=uuid7, primary_key=True)
-    sha256: str | None = Field(default=None, max_length=64, index=True)
+    # Not indexed, like `domain`: no query starts from either (migration 0006).
+    sha256: str | None = Field(default=None, max_length=64)
     page_url: str
     image_url: str | None = None
     page_key: str  # looked up through UNIQUE (page_key, content_key), its leading column
@@ -81,7 +82,7 @@ class Sighting(SQLModel, table=True):
     # A hash-only sighting's fingerprints, as sent: [[algorithm, variant, hex], ...]. They are its
     # evidence; an upload's can always be recomputed from its bytes.
     fingerprints: list[list[str]] | None = Field(default=None, sa_column=Column(JSON))
-    domain: str = Field(max_length=255, index=True)
+    domain: str = Field(max_length=255)
     account: str | None = Field(default=None, max_length=300)
     found_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
