@@ -3,7 +3,7 @@ bit matrix per algorithm, searched exactly by XOR and popcount, changed incremen
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -22,6 +22,11 @@ MIN_CAPACITY = 1024
 SCAN_CHUNK = 1 << 17
 # Removed rows stay in the arrays, and every scan still pays for them, until they outnumber a
 # quarter of the live rows; then one O(rows) compaction drops them, amortised over the removals.
+# search_many compares a block of queries with every row at once while the index has at most
+# this many rows, in blocks of at most MANY_BLOCK query-row pairs; on a bigger index a query
+# at a time, where the chunked scan is cheaper than per-call overhead is dear.
+MANY_MAX_ROWS = 1 << 15
+MANY_BLOCK = 1 << 20
 COMPACT_DEAD_SHARE = 4
 COMPACT_MIN_DEAD = 1024
 
@@ -226,7 +231,11 @@ class MatchIndex:
 
     def search(self, query: Mapping[str, bytes], max_distance: Mapping[str, int]) -> list[Hit]:
         """Rows within `max_distance` of `query` on every algorithm at once."""
-        table = self._table
+        return self._search(self._table, query, max_distance)
+
+    def _search(
+        self, table: _Table, query: Mapping[str, bytes], max_distance: Mapping[str, int]
+    ) -> list[Hit]:
         first, *others = SEARCH_ORDER
         rows, found = scan(
             table.bits[first][:, : table.size], _query_words(query, first), max_distance[first]
@@ -254,6 +263,54 @@ class MatchIndex:
             )
             for i in range(rows.size)
         ]
+
+    def search_many(
+        self, queries: Sequence[Mapping[str, bytes]], max_distance: Mapping[str, int]
+    ) -> list[list[Hit]]:
+        """`search` for each query, against one snapshot. On a small index, a block of queries
+        is compared with every row in a few array operations instead of a few per query: a
+        batch of sightings costs about one search, not one per region."""
+        table = self._table
+        if table.size > MANY_MAX_ROWS:
+            return [self._search(table, query, max_distance) for query in queries]
+        found: list[list[Hit]] = []
+        block = max(1, MANY_BLOCK // max(1, table.size))
+        for start in range(0, len(queries), block):
+            found += self._search_block(table, queries[start : start + block], max_distance)
+        return found
+
+    def _search_block(
+        self, table: _Table, queries: Sequence[Mapping[str, bytes]], max_distance: Mapping[str, int]
+    ) -> list[list[Hit]]:
+        first, *others = SEARCH_ORDER
+        n = table.size
+        words = {a: np.stack([_query_words(q, a) for q in queries]) for a in SEARCH_ORDER}
+        matrix = table.bits[first][:, :n]
+        distance = np.zeros((len(queries), n), dtype=np.uint16)
+        for word in range(WORDS[first]):
+            distance += np.bitwise_count(matrix[word][None, :] ^ words[first][:, word, None])
+        asked, rows = np.nonzero(distance <= max_distance[first])
+        distances = {first: distance[asked, rows].astype(np.int64)}
+        live = table.died[rows] > table.generation
+        asked, rows, distances = asked[live], rows[live], {first: distances[first][live]}
+        for algorithm in others:
+            found = np.bitwise_count(table.bits[algorithm][:, rows] ^ words[algorithm][asked].T)
+            total = found.sum(axis=0, dtype=np.int64)
+            keep = total <= max_distance[algorithm]
+            asked, rows = asked[keep], rows[keep]
+            distances = {a: v[keep] for a, v in distances.items()}
+            distances[algorithm] = total[keep]
+        hits: list[list[Hit]] = [[] for _ in queries]
+        owners, variants = table.owner[rows], table.variant[rows]
+        for i in range(rows.size):
+            hits[asked[i]].append(
+                Hit(
+                    table.asset_ids[owners[i]],
+                    table.variant_names[variants[i]],
+                    {a: int(d[i]) for a, d in distances.items()},
+                )
+            )
+        return hits
 
     def _append(self, table: _Table, asset_id: UUID, rows: _Rows) -> _Table:
         """Writes `rows` past the end of `table` (growing it onto new arrays if full) and records

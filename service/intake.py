@@ -2,6 +2,7 @@
 store: every validation and the matching, no database and no decoding (service/decoding.py)."""
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,11 +11,11 @@ from uuid import UUID
 from service import values
 from service.actors import Actor
 from service.decoding import Fingerprinted, fingerprint_found_image
-from service.errors import InvalidFingerprint, InvalidInput
+from service.errors import DomainError, InvalidFingerprint, InvalidInput
 from service.fingerprints import Fingerprint, SightingPrints
 from service.imaging import ImageLimits
 from service.index import MatchIndex
-from service.matching import AssetMatch, MatchPolicy, find_matches
+from service.matching import AssetMatch, MatchPolicy, find_matches, find_matches_many
 from service.urls import checked_url, domain_of, normalised
 from storage.ids import uuid7
 
@@ -135,8 +136,24 @@ def prepare_upload(
 
 
 def prepare_hashes(
-    matcher: Matcher, actor: Actor, item: HashOnlySubmission, received_at: datetime
-) -> Prepared:
+    matcher: Matcher, actor: Actor, items: Sequence[HashOnlySubmission], received_at: datetime
+) -> list[Prepared | DomainError]:
+    """Each item checked on its own, a bad one being its own outcome; then every good one
+    matched in one search of the index."""
+    checked: list[tuple[NewSighting, SightingPrints] | DomainError] = []
+    for item in items:
+        try:
+            checked.append(_checked_hashes(actor, item, received_at))
+        except DomainError as exc:
+            checked.append(exc)
+    good = [c for c in checked if not isinstance(c, DomainError)]
+    matches = iter(find_matches_many(matcher.index, [q for _, q in good], matcher.policy))
+    return [c if isinstance(c, DomainError) else Prepared(c[0], next(matches)) for c in checked]
+
+
+def _checked_hashes(
+    actor: Actor, item: HashOnlySubmission, received_at: datetime
+) -> tuple[NewSighting, SightingPrints]:
     if item.sha256 is not None and (len(item.sha256) != 64 or not set(item.sha256) <= HEX_DIGITS):
         raise InvalidInput("sha256 must be 64 lowercase hexadecimal digits")
     if len(item.fingerprints) > MAX_PRINTS_PER_ITEM:
@@ -156,8 +173,7 @@ def prepare_hashes(
     if not searchable:
         # Matching needs every algorithm on one region; without that nothing can match.
         sighting.low_information = "unsearchable"
-    query = SightingPrints(prints, sighting.low_information)
-    return Prepared(sighting, find_matches(matcher.index, query, matcher.policy))
+    return sighting, SightingPrints(prints, sighting.low_information)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Turning index hits into one verdict per asset: which assets a found image shows, how surely,
 and through which asset variant and which region of the found image."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -41,18 +41,28 @@ def score(distances: Mapping[str, int]) -> float:
 def find_matches(
     index: MatchIndex, prints: SightingPrints, policy: MatchPolicy
 ) -> list[AssetMatch]:
-    by_region: dict[str, dict[str, bytes]] = {}
-    for fp in prints.fingerprints:
-        by_region.setdefault(fp.variant, {})[fp.algorithm] = fp.bits
-    best: dict[UUID, AssetMatch] = {}
-    for region, query in by_region.items():
-        if set(query) != set(ALGORITHM_BITS):
-            continue
-        for hit in index.search(query, policy.max_distance):
+    return find_matches_many(index, [prints], policy)[0]
+
+
+def find_matches_many(
+    index: MatchIndex, found: Sequence[SightingPrints], policy: MatchPolicy
+) -> list[list[AssetMatch]]:
+    """`find_matches` for each found image, with one index search for all their regions: the
+    best match per asset, best first. A region counts only with every algorithm's print."""
+    asked: list[tuple[int, str, dict[str, bytes]]] = []
+    for item, prints in enumerate(found):
+        by_region: dict[str, dict[str, bytes]] = {}
+        for fp in prints.fingerprints:
+            by_region.setdefault(fp.variant, {})[fp.algorithm] = fp.bits
+        asked += [(item, r, q) for r, q in by_region.items() if set(q) == set(ALGORITHM_BITS)]
+    hits = index.search_many([query for _, _, query in asked], policy.max_distance)
+    best: list[dict[UUID, AssetMatch]] = [{} for _ in found]
+    for (item, region, query), region_hits in zip(asked, hits, strict=True):
+        for hit in region_hits:
             candidate = AssetMatch(
                 hit.asset_id, score(hit.distances), hit.variant, region, hit.distances, query
             )
-            current = best.get(hit.asset_id)
+            current = best[item].get(hit.asset_id)
             if current is None or candidate.score > current.score:
-                best[hit.asset_id] = candidate
-    return sorted(best.values(), key=lambda m: (-m.score, str(m.asset_id)))
+                best[item][hit.asset_id] = candidate
+    return [sorted(b.values(), key=lambda m: (-m.score, str(m.asset_id))) for b in best]

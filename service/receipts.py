@@ -44,8 +44,7 @@ class Receipt(BaseModel):
 
     @classmethod
     def of(cls, sighting: Stored, *, duplicate: bool) -> "Receipt":
-        # Unvalidated: the values come from the service's own typed records, a hundred per batch.
-        return cls.model_construct(
+        return cls(
             id=sighting.id,
             sha256=sighting.sha256,
             received_at=sighting.received_at,

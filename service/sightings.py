@@ -161,13 +161,7 @@ def submit_fingerprints(
     def prepare() -> _Outcomes:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
-        matcher = _matcher(runtime)
-        outcomes: list[Prepared | DomainError] = []
-        for item in items:
-            try:
-                outcomes.append(intake.prepare_hashes(matcher, actor, item, received_at))
-            except DomainError as exc:
-                outcomes.append(exc)
+        outcomes = intake.prepare_hashes(_matcher(runtime), actor, items, received_at)
         return _Outcomes.of(runtime, session, outcomes, [None] * len(items))
 
     def write(writing: Session, outcomes: _Outcomes) -> BatchResult:
@@ -358,9 +352,7 @@ class _Outcomes:
                 "duplicate" if receipt.duplicate else "created"
             )
             items.append(
-                BatchItem.model_construct(
-                    index=index, filename=name, outcome=outcome_name, receipt=receipt
-                )
+                BatchItem(index=index, filename=name, outcome=outcome_name, receipt=receipt)
             )
         return BatchResult.of(items)
 

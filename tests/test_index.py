@@ -5,6 +5,9 @@ import sys
 import threading
 from uuid import UUID, uuid4
 
+import pytest
+
+from service import index as index_module
 from service.fingerprints import Fingerprint, SightingPrints
 from service.index import MatchIndex
 from service.matching import MatchPolicy, find_matches, score
@@ -159,6 +162,35 @@ def test_puts_and_removes_in_mixed_order_search_like_a_freshly_built_index() -> 
         index.remove(asset)
         del live[asset]
     check()
+
+
+@pytest.mark.parametrize(
+    ("max_rows", "block"),
+    [(index_module.MANY_MAX_ROWS, index_module.MANY_BLOCK), (1 << 15, 5_000), (100, 1)],
+    ids=["as-shipped", "small-blocks", "large-index-path"],
+)
+def test_many_queries_at_once_find_what_one_at_a_time_finds(
+    monkeypatch: pytest.MonkeyPatch, max_rows: int, block: int
+) -> None:
+    monkeypatch.setattr(index_module, "MANY_MAX_ROWS", max_rows)
+    monkeypatch.setattr(index_module, "MANY_BLOCK", block)
+    rng = random.Random(7)
+    index = MatchIndex()
+    live = {uuid4(): random_prints(rng, rng.randint(1, 8)) for _ in range(150)}
+    for asset, prints in live.items():
+        index.put(asset, prints)
+    for asset in list(live)[:40]:  # dead rows a search must skip
+        index.remove(asset)
+    sample = [fp for prints in live.values() for fp in prints]
+    queries = [
+        # 0-20 flips: within, at and past the limits of both algorithms.
+        {f.algorithm: near(f, rng, rng.randint(0, 20)) for f in sample[i : i + 2]}
+        for i in range(0, len(sample), 2)
+    ] + [query(rng.getrandbits(256), rng.getrandbits(64)) for _ in range(30)]
+
+    one_at_a_time = [index.search(q, LIMITS) for q in queries]
+    assert index.search_many(queries, LIMITS) == one_at_a_time
+    assert sum(map(len, one_at_a_time)) > len(queries) // 4  # the comparison saw hits
 
 
 def test_putting_an_asset_again_replaces_all_its_prints() -> None:
