@@ -26,7 +26,7 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.db import before_commit
+from storage.db import before_commit, on_transaction_end
 from storage.models import Dismissal, Leak, LeakEvent
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
@@ -131,6 +131,8 @@ def record_matches_at_commit(
             record_matches(session, session.info.pop(_PENDING_MATCHES), base_url=base_url)
 
         before_commit(session, record)
+        # A rollback drops them with the rest; the next transaction starts a list of its own.
+        on_transaction_end(session, lambda: session.info.pop(_PENDING_MATCHES, None))
     pending.extend(found)
 
 

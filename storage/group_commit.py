@@ -37,9 +37,10 @@ class _Job(Generic[T]):
 class GroupCommit:
     """Runs each caller's `write(session)` and returns only once it is committed, as a
     transaction of its own would. Writers that arrive while a commit is under way queue; the
-    next of them to get the turn writes every queued job in one transaction. Under load, a
-    database's one writer at a time then pays the lock hand-over, the chain's tail and the
-    commit's fsync once per group instead of once per request.
+    next of them to get the turn opens a transaction, runs `begin` (which takes the lock they
+    all need) and then writes every job queued by then. Under load, a database's one writer at a
+    time then pays the lock hand-over, the chain's tail and the commit's fsync once per group
+    instead of once per request.
 
     A failure fails nobody else: a group that does not commit is rolled back and each of its
     jobs runs again in a transaction of its own, so the job at fault gets its own error and the
