@@ -20,13 +20,14 @@ MIN_CAPACITY = 1024
 # A scan works on this many rows at a time so that its scratch arrays stay in the core's cache
 # instead of being allocated (and page-faulted) at the size of the whole index on every query.
 SCAN_CHUNK = 1 << 17
-# Removed rows stay in the arrays, and every scan still pays for them, until they outnumber a
-# quarter of the live rows; then one O(rows) compaction drops them, amortised over the removals.
 # search_many compares a block of queries with every row at once while the index has at most
-# this many rows, in blocks of at most MANY_BLOCK query-row pairs; on a bigger index a query
-# at a time, where the chunked scan is cheaper than per-call overhead is dear.
+# MANY_MAX_ROWS rows, in blocks of at most MANY_BLOCK query-row pairs. On a bigger index it
+# searches one query at a time: there a call's fixed cost is small beside the scan, and the
+# chunked scan keeps its scratch arrays in cache.
 MANY_MAX_ROWS = 1 << 15
 MANY_BLOCK = 1 << 20
+# Removed rows stay in the arrays, and every scan still pays for them, until they outnumber a
+# quarter of the live rows; then one O(rows) compaction drops them, amortised over the removals.
 COMPACT_DEAD_SHARE = 4
 COMPACT_MIN_DEAD = 1024
 

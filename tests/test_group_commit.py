@@ -139,7 +139,7 @@ def test_writers_that_queue_while_the_lock_is_awaited_join_the_group(
     assert stored_actions(sessions) == ["w0", "w1", "w2", "w3", "w4"]
 
 
-def test_a_lock_that_cannot_be_taken_fails_every_writer_waiting_for_it(
+def test_a_lock_that_cannot_be_taken_fails_the_writer_and_writes_nothing(
     sessions: SessionFactory,
 ) -> None:
     def begin(session: Session) -> None:
