@@ -15,7 +15,7 @@ from service.errors import DomainError, InvalidFingerprint, InvalidInput
 from service.fingerprints import Fingerprint, SightingPrints
 from service.imaging import ImageLimits
 from service.index import MatchIndex
-from service.matching import AssetMatch, MatchPolicy, find_matches, find_matches_many
+from service.matching import AssetMatch, MatchPolicy, find_matches_many
 from service.urls import checked_url, domain_of, normalised
 from storage.ids import uuid7
 
@@ -115,6 +115,13 @@ def new_sighting(
     )
 
 
+# An upload decoded and fingerprinted in a decode worker: where it was found, what the worker
+# found in it, and its bytes.
+Decoded = tuple[SightingSource, Fingerprinted, bytes]
+# A checked item, ready to match: its record, what to search with, and its bytes, if kept.
+_Checked = tuple[NewSighting, SightingPrints, bytes | None]
+
+
 def prepare_upload(
     matcher: Matcher,
     actor: Actor,
@@ -123,16 +130,40 @@ def prepare_upload(
     data: bytes,
     received_at: datetime,
 ) -> Prepared:
-    """The parent's half of an upload: the bytes were decoded and fingerprinted in a decode
-    worker (service/decoding.py); the match index lives in this process, so matching is here."""
-    sighting = new_sighting(actor, source, received_at, image.sha256)
-    sighting.sha256 = image.sha256
-    sighting.media_type = image.media_type
-    sighting.byte_size = image.byte_size
-    sighting.width, sighting.height = image.width, image.height
-    sighting.low_information = image.low_information
-    matches = find_matches(matcher.index, image.sighting_prints, matcher.policy)
-    return Prepared(sighting, matches, data)
+    """One upload, as `prepare_uploads` prepares each; a refusal is raised."""
+    [prepared] = prepare_uploads(matcher, actor, [(source, image, data)], received_at)
+    if isinstance(prepared, DomainError):
+        raise prepared
+    return prepared
+
+
+def prepare_uploads(
+    matcher: Matcher,
+    actor: Actor,
+    uploads: Sequence[Decoded | DomainError],
+    received_at: datetime,
+) -> list[Prepared | DomainError]:
+    """The parent's half of uploads: their bytes were decoded and fingerprinted in the decode
+    workers (service/decoding.py); the match index lives in this process, so matching is here,
+    in one search for them all. An item refused earlier, or here, is its own outcome."""
+    checked: list[_Checked | DomainError] = []
+    for upload in uploads:
+        if isinstance(upload, DomainError):
+            checked.append(upload)
+            continue
+        source, image, data = upload
+        try:
+            sighting = new_sighting(actor, source, received_at, image.sha256)
+        except DomainError as exc:
+            checked.append(exc)
+            continue
+        sighting.sha256 = image.sha256
+        sighting.media_type = image.media_type
+        sighting.byte_size = image.byte_size
+        sighting.width, sighting.height = image.width, image.height
+        sighting.low_information = image.low_information
+        checked.append((sighting, image.sighting_prints, data))
+    return _matched(matcher, checked)
 
 
 def prepare_hashes(
@@ -140,15 +171,26 @@ def prepare_hashes(
 ) -> list[Prepared | DomainError]:
     """Each item checked on its own, a bad one being its own outcome; then every good one
     matched in one search of the index."""
-    checked: list[tuple[NewSighting, SightingPrints] | DomainError] = []
+    checked: list[_Checked | DomainError] = []
     for item in items:
         try:
-            checked.append(_checked_hashes(actor, item, received_at))
+            checked.append((*_checked_hashes(actor, item, received_at), None))
         except DomainError as exc:
             checked.append(exc)
+    return _matched(matcher, checked)
+
+
+def _matched(
+    matcher: Matcher, checked: Sequence[_Checked | DomainError]
+) -> list[Prepared | DomainError]:
+    """Every checked item matched, in one search of the index; refusals pass through in place."""
     good = [c for c in checked if not isinstance(c, DomainError)]
-    matches = iter(find_matches_many(matcher.index, [q for _, q in good], matcher.policy))
-    return [c if isinstance(c, DomainError) else Prepared(c[0], next(matches)) for c in checked]
+    matches = iter(
+        find_matches_many(matcher.index, [prints for _, prints, _ in good], matcher.policy)
+    )
+    return [
+        c if isinstance(c, DomainError) else Prepared(c[0], next(matches), c[2]) for c in checked
+    ]
 
 
 def _checked_hashes(

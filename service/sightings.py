@@ -235,27 +235,23 @@ def _upload(
 def _prepare_uploads(
     runtime: Runtime, actor: Actor, uploads: Sequence[Upload | DomainError], received_at: datetime
 ) -> list[Prepared | DomainError]:
-    """Decodes every file on the decode workers at once, then matches each in this process; an
+    """Decodes every file on the decode workers at once, then matches them in this process; an
     item's failure, in a worker or here, is its own outcome."""
     files = [u[1] for u in uploads if not isinstance(u, DomainError)]
     decoded = iter(runtime.decoder.fingerprint_found_images(files, runtime.settings.image_limits))
-    matcher = _matcher(runtime)
-    outcomes: list[Prepared | DomainError] = []
+    ready: list[intake.Decoded | DomainError] = []
     for upload in uploads:
         if isinstance(upload, DomainError):
-            outcomes.append(upload)
+            ready.append(upload)
             continue
         image = next(decoded)
         if isinstance(image, ImageRejected):
             metrics.count_rejection(image)
-            outcomes.append(image)
+            ready.append(image)
             continue
         source, data = upload
-        try:
-            outcomes.append(intake.prepare_upload(matcher, actor, source, image, data, received_at))
-        except DomainError as exc:
-            outcomes.append(exc)
-    return outcomes
+        ready.append((source, image, data))
+    return intake.prepare_uploads(_matcher(runtime), actor, ready, received_at)
 
 
 # ---- recording: staged outside the lock, written in a group commit ---------------------------
