@@ -237,33 +237,14 @@ class MatchIndex:
     def _search(
         self, table: _Table, query: Mapping[str, bytes], max_distance: Mapping[str, int]
     ) -> list[Hit]:
-        first, *others = SEARCH_ORDER
+        first = SEARCH_ORDER[0]
         rows, found = scan(
             table.bits[first][:, : table.size], _query_words(query, first), max_distance[first]
         )
-        live = table.died[rows] > table.generation
-        rows = rows[live]
-        distances = {first: found[live]}
-        for algorithm in others:
-            if rows.size == 0:
-                return []
-            q = _query_words(query, algorithm)
-            found = np.bitwise_count(table.bits[algorithm][:, rows] ^ q[:, None]).sum(
-                axis=0, dtype=np.int64
-            )
-            keep = found <= max_distance[algorithm]
-            rows = rows[keep]
-            distances = {a: v[keep] for a, v in distances.items()}
-            distances[algorithm] = found[keep]
-        owners, variants = table.owner[rows], table.variant[rows]
-        return [
-            Hit(
-                table.asset_ids[owners[i]],
-                table.variant_names[variants[i]],
-                {a: int(d[i]) for a, d in distances.items()},
-            )
-            for i in range(rows.size)
-        ]
+        words = {a: _query_words(query, a)[None, :] for a in SEARCH_ORDER}
+        asked = np.zeros(rows.size, dtype=np.intp)
+        [hits] = _refine(table, 1, asked, rows, found, words, max_distance)
+        return hits
 
     def search_many(
         self, queries: Sequence[Mapping[str, bytes]], max_distance: Mapping[str, int]
@@ -277,41 +258,8 @@ class MatchIndex:
         found: list[list[Hit]] = []
         block = max(1, MANY_BLOCK // max(1, table.size))
         for start in range(0, len(queries), block):
-            found += self._search_block(table, queries[start : start + block], max_distance)
+            found += _search_block(table, queries[start : start + block], max_distance)
         return found
-
-    def _search_block(
-        self, table: _Table, queries: Sequence[Mapping[str, bytes]], max_distance: Mapping[str, int]
-    ) -> list[list[Hit]]:
-        first, *others = SEARCH_ORDER
-        n = table.size
-        words = {a: np.stack([_query_words(q, a) for q in queries]) for a in SEARCH_ORDER}
-        matrix = table.bits[first][:, :n]
-        distance = np.zeros((len(queries), n), dtype=np.uint16)
-        for word in range(WORDS[first]):
-            distance += np.bitwise_count(matrix[word][None, :] ^ words[first][:, word, None])
-        asked, rows = np.nonzero(distance <= max_distance[first])
-        distances = {first: distance[asked, rows].astype(np.int64)}
-        live = table.died[rows] > table.generation
-        asked, rows, distances = asked[live], rows[live], {first: distances[first][live]}
-        for algorithm in others:
-            found = np.bitwise_count(table.bits[algorithm][:, rows] ^ words[algorithm][asked].T)
-            total = found.sum(axis=0, dtype=np.int64)
-            keep = total <= max_distance[algorithm]
-            asked, rows = asked[keep], rows[keep]
-            distances = {a: v[keep] for a, v in distances.items()}
-            distances[algorithm] = total[keep]
-        hits: list[list[Hit]] = [[] for _ in queries]
-        owners, variants = table.owner[rows], table.variant[rows]
-        for i in range(rows.size):
-            hits[asked[i]].append(
-                Hit(
-                    table.asset_ids[owners[i]],
-                    table.variant_names[variants[i]],
-                    {a: int(d[i]) for a, d in distances.items()},
-                )
-            )
-        return hits
 
     def _append(self, table: _Table, asset_id: UUID, rows: _Rows) -> _Table:
         """Writes `rows` past the end of `table` (growing it onto new arrays if full) and records
@@ -378,6 +326,57 @@ class MatchIndex:
             variant=compact.variant,
             asset_ids=compact.asset_ids,
         )
+
+
+def _search_block(
+    table: _Table, queries: Sequence[Mapping[str, bytes]], max_distance: Mapping[str, int]
+) -> list[list[Hit]]:
+    """The first algorithm for every (query, row) pair at once, then `_refine`."""
+    first = SEARCH_ORDER[0]
+    n = table.size
+    words = {a: np.stack([_query_words(q, a) for q in queries]) for a in SEARCH_ORDER}
+    matrix = table.bits[first][:, :n]
+    distance = np.zeros((len(queries), n), dtype=np.uint16)
+    for word in range(WORDS[first]):
+        distance += np.bitwise_count(matrix[word][None, :] ^ words[first][:, word, None])
+    asked, rows = np.nonzero(distance <= max_distance[first])
+    found = distance[asked, rows].astype(np.int64)
+    return _refine(table, len(queries), asked, rows, found, words, max_distance)
+
+
+def _refine(
+    table: _Table,
+    queries: int,
+    asked: np.ndarray,
+    rows: np.ndarray,
+    found: np.ndarray,
+    words: Mapping[str, np.ndarray],
+    max_distance: Mapping[str, int],
+) -> list[list[Hit]]:
+    """Each query's hits, from the rows within the first algorithm's limit of query `asked[i]`
+    at distance `found[i]`: the live ones, then within every further algorithm's limit too.
+    `words[algorithm]` holds one row of query words per query."""
+    first, *others = SEARCH_ORDER
+    live = table.died[rows] > table.generation
+    asked, rows, distances = asked[live], rows[live], {first: found[live]}
+    for algorithm in others:
+        differing = np.bitwise_count(table.bits[algorithm][:, rows] ^ words[algorithm][asked].T)
+        total = differing.sum(axis=0, dtype=np.int64)
+        keep = total <= max_distance[algorithm]
+        asked, rows = asked[keep], rows[keep]
+        distances = {a: v[keep] for a, v in distances.items()}
+        distances[algorithm] = total[keep]
+    hits: list[list[Hit]] = [[] for _ in range(queries)]
+    owners, variants = table.owner[rows], table.variant[rows]
+    for i in range(rows.size):
+        hits[asked[i]].append(
+            Hit(
+                table.asset_ids[owners[i]],
+                table.variant_names[variants[i]],
+                {a: int(d[i]) for a, d in distances.items()},
+            )
+        )
+    return hits
 
 
 def _query_words(query: Mapping[str, bytes], algorithm: str) -> np.ndarray:
