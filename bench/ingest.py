@@ -653,35 +653,44 @@ def report(run: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    cores = os.cpu_count() or 1
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_shared_arguments(
+    parser: argparse.ArgumentParser, *, images: int, batch: int, hash_batch: int, results: str
+) -> None:
+    """The flags of bench/ingest.py and bench/load.py alike, with each one's defaults."""
     parser.add_argument(
         "--images-dir", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images"
     )
-    parser.add_argument("--images", type=int, default=128, help="distinct found images")
+    parser.add_argument("--images", type=int, default=images, help="distinct found images")
     parser.add_argument("--assets", type=int, default=20, help="bench photos registered")
     parser.add_argument("--leaking", type=int, default=4, help="assets among the found images")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
-    parser.add_argument("--workers", type=int, default=cores, help="server processes")
-    parser.add_argument("--batch", type=int, default=32, help="files per batch upload")
-    parser.add_argument("--hash-batch", type=int, default=100, help="items per hash-only request")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--no-baseline", action="store_true", help="skip the decode+pHash loop")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes")
+    parser.add_argument("--batch", type=int, default=batch, help="files per batch upload")
+    parser.add_argument(
+        "--hash-batch", type=int, default=hash_batch, help="items per hash-only request"
+    )
     parser.add_argument("--database-url", default=None, help="PostgreSQL server to use instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--json",
         nargs="?",
         type=Path,
-        const=REPO_ROOT / "bench" / "results" / "ingest.json",
+        const=REPO_ROOT / "bench" / "results" / results,
         default=None,
-        help="also write the numbers as JSON (default bench/results/ingest.json)",
+        help=f"also write the numbers as JSON (default bench/results/{results})",
     )
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_shared_arguments(parser, images=128, batch=32, hash_batch=100, results="ingest.json")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--no-baseline", action="store_true", help="skip the decode+pHash loop")
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if unknown := set(scenarios) - set(SCENARIOS):

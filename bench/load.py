@@ -57,12 +57,12 @@ from uuid import UUID
 
 import httpx2 as httpx
 import numpy as np
-from sqlmodel import Session, select
 
 from bench.ingest import (
     CpuSnapshot,
     Server,
     Workload,
+    add_shared_arguments,
     admin_key,
     cpu_model,
     frame_1080p,
@@ -72,8 +72,7 @@ from bench.ingest import (
     register_assets,
     verify,
 )
-from storage.db import make_engine
-from storage.models import Sighting
+from tests.server import stored_sighting_ids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WRITES = ("single", "batch", "hash")
@@ -189,11 +188,7 @@ def crawler(
     }
     kinds, weights = list(mix), list(mix.values())
     rng = random.Random(seed * 1000 + number)
-    with httpx.Client(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=httpx.Timeout(300.0),
-    ) as http:
+    with keyed_client(base_url, key) as http:
         while not ledger.stop.is_set():
             kind = rng.choices(kinds, weights)[0]
             path, body, headers, items = build[kind]()
@@ -224,14 +219,17 @@ def crawler(
             )
 
 
+def keyed_client(base_url: str, key: str) -> httpx.Client:
+    """One client's keep-alive connection, with its API key."""
+    return httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=httpx.Timeout(300.0)
+    )
+
+
 def reader(number: int, base_url: str, key: str, pause: float, ledger: Ledger) -> None:
     rng = random.Random(number)
     leak_ids: list[str] = []
-    with httpx.Client(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=httpx.Timeout(300.0),
-    ) as http:
+    with keyed_client(base_url, key) as http:
         while not ledger.stop.is_set():
             for kind in READS:
                 if kind == "leak" and not leak_ids:
@@ -297,15 +295,6 @@ def summarise(samples: Sequence[Sample], kinds: Sequence[str], wall: float) -> d
 def status_counts(samples: Sequence[Sample]) -> dict[str, int]:
     counted = Counter("no answer" if s.status is None else str(s.status) for s in samples)
     return dict(sorted(counted.items()))
-
-
-def stored_ids(database_url: str) -> set[UUID]:
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            return set(session.exec(select(Sighting.id)).all())
-    finally:
-        engine.dispose()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,7 +415,7 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
         finally:
             ledger.stop.set()
             server.stop()
-        stored = stored_ids(database_url)
+        stored = stored_sighting_ids(database_url)
         verify_ok, verify_records, verify_output = verify(env)
 
     measured = [s for s in ledger.samples if s.sent >= measure_from]
@@ -614,35 +603,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--images-dir", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images"
-    )
-    parser.add_argument("--images", type=int, default=64, help="distinct found images")
-    parser.add_argument("--assets", type=int, default=20, help="bench photos registered")
-    parser.add_argument("--leaking", type=int, default=4, help="assets among the found images")
+    add_shared_arguments(parser, images=64, batch=8, hash_batch=50, results="load.json")
     parser.add_argument("--crawlers", type=int, default=50)
     parser.add_argument("--readers", type=int, default=3, help="security clients")
     parser.add_argument("--reader-pause", type=float, default=0.5, help="seconds between reads")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first")
-    parser.add_argument("--workers", type=int, default=cores, help="server processes")
     parser.add_argument("--mix", type=parse_mix, default="single=6,batch=2,hash=2")
-    parser.add_argument("--batch", type=int, default=8, help="files per batch upload")
-    parser.add_argument("--hash-batch", type=int, default=50, help="items per hash-only batch")
     parser.add_argument("--crawler-rate-limit", type=int, default=6000, help="per key per minute")
     parser.add_argument("--security-rate-limit", type=int, default=6000, help="per key per minute")
-    parser.add_argument("--database-url", default=None, help="PostgreSQL server to use instead")
     parser.add_argument(
         "--kill-after", type=float, default=None, help="SIGKILL the server this many seconds in"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--json",
-        nargs="?",
-        type=Path,
-        const=REPO_ROOT / "bench" / "results" / "load.json",
-        default=None,
-        help="also write the numbers as JSON (default bench/results/load.json)",
     )
     args = parser.parse_args()
     if args.kill_after is not None and not 0 < args.kill_after < args.duration:

@@ -9,8 +9,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import httpx2 as httpx
+from sqlmodel import Session, select
+
+from storage.db import make_engine
+from storage.models import Sighting
 
 CLI = str(Path(sys.executable).with_name("leaksentinel"))
 REPO = Path(__file__).resolve().parent.parent
@@ -117,3 +122,14 @@ def verify(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+def stored_sighting_ids(database_url: str) -> set[UUID]:
+    """Every sighting id in the database, read on a connection of its own, as a check after the
+    server process is gone or restarted."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return set(session.exec(select(Sighting.id)).all())
+    finally:
+        engine.dispose()

@@ -19,15 +19,13 @@ import httpx2 as httpx
 import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
 
 from service.imaging import ImageLimits
 from service.intake import fingerprint_locally
-from storage.db import is_unavailable, make_engine
-from storage.models import Sighting
+from storage.db import is_unavailable
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import Server, free_port, issue_keys
+from tests.server import Server, free_port, issue_keys, stored_sighting_ids
 from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
@@ -240,15 +238,6 @@ def readiness(base_url: str) -> int | None:
         return None
 
 
-def stored_sightings(database_url: str) -> set[UUID]:
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            return set(session.exec(select(Sighting.id)).all())
-    finally:
-        engine.dispose()
-
-
 # ---- the test ----------------------------------------------------------------------------------
 
 
@@ -360,7 +349,7 @@ def test_postgres_crash_answers_503_then_recovers_without_a_restart(
 
         # Every sighting acknowledged before the crash and after the restart is stored, and the
         # evidence chain holds.
-        stored = stored_sightings(cluster.url)
+        stored = stored_sighting_ids(cluster.url)
         lost = record.acknowledged - stored
         assert not lost, (
             f"{len(lost)} of {len(record.acknowledged)} acknowledged sightings lost; answered at "
