@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from service import allocator, chain, keys
+from service import chain, keys
 from service.decoding import DecodePool
 from service.fingerprints import Fingerprint
 from service.index import MatchIndex
@@ -100,7 +100,6 @@ def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 def start(runtime: Runtime) -> None:
     """Migrates, creates the bootstrap admin key if asked to, chains any sightings stored before
     the evidence chain existed, and loads the match index."""
-    allocator.keep_freed_memory()
     migrate.upgrade_to_head(runtime.engine)
     if runtime.settings.bootstrap_admin_key:
         try:
