@@ -38,24 +38,13 @@ CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
 
 # glibc malloc options for the serving processes: (environment variable, mallopt option, value).
 # By default each thread that allocates while another holds an arena gets an arena of its own, up
-# to 8 per core, and keeps what is freed there for later. A worker's ~40 threadpool threads spread
-# request bodies (MiBs for a batch upload) over 16 arenas that way, and the free space they kept
-# grew each worker by ~100 MiB in bench/load.py's three minutes while the live heap did not grow
-# (malloc_info; malloc_trim handed it all back). Two arenas bound that (bench/README.md, "Memory").
-# Every upload also passes through several buffers of a few hundred KiB (the spooled form file,
-# the bytes read from it, the pickled hand-off to a decode worker and its copy there). Mapped
-# apart, or cut from a heap whose free top is soon handed back, each is faulted in and zeroed
-# page by page and unmapped again: page faults, munmap and mremap were a fifth of the server's
-# CPU under bench/ingest.py's batch uploads (perf). Serving blocks up to MMAP_THRESHOLD from the
-# arenas and keeping up to TRIM_THRESHOLD free at their top lets the next upload reuse those
-# pages (bench/README.md, "Reading the ingestion figures").
-MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's ceiling for it on 64-bit machines
-TRIM_THRESHOLD = 64 * 1024 * 1024
-MALLOC_OPTIONS = (
-    ("MALLOC_ARENA_MAX", -8, 2),
-    ("MALLOC_MMAP_THRESHOLD_", -3, MMAP_THRESHOLD),
-    ("MALLOC_TRIM_THRESHOLD_", -1, TRIM_THRESHOLD),
-)
+# to 8 per core, and keeps what is freed there for later; and once a large block has been freed,
+# blocks up to its size stop being mapped apart and are cut from the arenas too. A worker's ~40
+# threadpool threads spread request bodies (MiBs for a batch upload) over 16 arenas that way, and
+# the free space they kept grew each worker by ~100 MiB in bench/load.py's three minutes while
+# the live heap did not grow (malloc_info; malloc_trim handed it all back). Two arenas and a
+# fixed threshold for mapping large blocks apart bound it (bench/README.md, "Memory").
+MALLOC_OPTIONS = (("MALLOC_ARENA_MAX", -8, 2), ("MALLOC_MMAP_THRESHOLD_", -3, 128 * 1024))
 
 
 def _runtime() -> Runtime:

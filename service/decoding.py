@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pebble import ProcessExpired, ProcessPool
 
-from service import fingerprints, thumbnails
+from service import allocator, fingerprints, thumbnails
 from service.errors import ImageRejected
 from service.fingerprints import Fingerprint, SightingPrints
 from service.imaging import OUT_OF_MEMORY_DETAIL, DecodedImage, ImageLimits, decode
@@ -99,6 +99,7 @@ def _run_in_worker(job: DecodeJob, data: bytes, limits: ImageLimits) -> Fingerpr
 def _prepare_worker(extra_bytes: int) -> None:
     """Runs first in every worker: caps its address space at what it maps now, libraries and
     all, plus what one decode may add, so a runaway allocation fails in this process alone."""
+    allocator.keep_freed_memory()
     with open("/proc/self/status") as status:
         mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
     limit = mapped + extra_bytes

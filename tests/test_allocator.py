@@ -1,21 +1,23 @@
-"""The malloc options `leaksentinel serve` gives its processes: upload-sized buffers reuse memory
-the process already has instead of having their pages faulted in afresh each time."""
+"""The allocator settings that let image-sized buffers reuse memory the process already has."""
 
-import os
 import platform
 import subprocess
 import sys
 
 import pytest
 
-from cli.main import MALLOC_OPTIONS
-
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the options are glibc's")
+pytestmark = pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="the settings are glibc's mallopt"
+)
 
 # In a fresh interpreter: builds and drops buffers the way an upload does (parts joined into a
 # body, the body copied out of a spool), then prints the page faults 50 more rounds took.
 PROBE = """
-import os, resource
+import os, resource, sys
+from service import allocator
+
+if sys.argv[1] == "tuned":
+    assert allocator.keep_freed_memory()
 
 def uploads(count):
     for i in range(count):
@@ -31,20 +33,18 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _page_faults(options: dict[str, str]) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | options
+def _page_faults(mode: str) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", PROBE, mode], check=True, capture_output=True, text=True
     ).stdout
     return int(out)
 
 
-def test_upload_sized_buffers_reuse_pages_under_the_serving_options() -> None:
-    options = {name: str(value) for name, _, value in MALLOC_OPTIONS}
+def test_upload_sized_buffers_reuse_pages_the_process_has() -> None:
     # 50 rounds touch about 30,000 pages' worth of buffers; reused, almost none fault.
-    assert _page_faults(options) < 2_000
+    assert _page_faults("tuned") < 2_000
 
 
-def test_under_glibc_defaults_each_buffer_faults_its_pages_afresh() -> None:
+def test_without_the_settings_each_buffer_faults_its_pages_afresh() -> None:
     # The control: the probe does tell the two apart on this C library.
-    assert _page_faults({}) > 10_000
+    assert _page_faults("default") > 10_000
