@@ -1,6 +1,5 @@
 """The `leaksentinel` command: serve the API, manage keys, fingerprint images locally."""
 
-import ctypes
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ import typer
 import uvicorn
 
 from api.observability import configure_logging
-from service import bundle_check, chain, fingerprints, keys, metrics, sightings
+from service import allocator, bundle_check, chain, fingerprints, keys, metrics, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
 from service.fingerprints import Fingerprint
@@ -44,7 +43,10 @@ CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
 # the free space they kept grew each worker by ~100 MiB in bench/load.py's three minutes while
 # the live heap did not grow (malloc_info; malloc_trim handed it all back). Two arenas and a
 # fixed threshold for mapping large blocks apart bound it (bench/README.md, "Memory").
-MALLOC_OPTIONS = (("MALLOC_ARENA_MAX", -8, 2), ("MALLOC_MMAP_THRESHOLD_", -3, 128 * 1024))
+MALLOC_OPTIONS = (
+    ("MALLOC_ARENA_MAX", allocator.M_ARENA_MAX, 2),
+    ("MALLOC_MMAP_THRESHOLD_", allocator.M_MMAP_THRESHOLD, 128 * 1024),
+)
 
 
 def _runtime() -> Runtime:
@@ -57,18 +59,11 @@ def tune_malloc() -> None:
     """Sets MALLOC_OPTIONS in the environment, which the workers uvicorn spawns read as they
     start, and through mallopt in this process, which read its environment before this ran and
     serves by itself when there is one worker. An option the operator has set is left alone."""
-    mallopt = None
-    if sys.platform == "linux":
-        try:
-            mallopt = ctypes.CDLL("libc.so.6").mallopt
-        except (OSError, AttributeError):
-            mallopt = None  # not glibc, which ignores the variables too
     for name, option, value in MALLOC_OPTIONS:
         if name in os.environ:
             continue
         os.environ[name] = str(value)
-        if mallopt is not None:
-            mallopt(option, value)
+        allocator.mallopt(option, value)  # changes nothing where glibc is not the C library
 
 
 def _fail(message: str) -> typer.Exit:

@@ -1,14 +1,17 @@
-"""The C allocator's settings for the decode workers, which take an image-sized buffer per upload."""
+"""glibc's malloc settings: the call that sets them, and the decode workers' own."""
 
 import ctypes
+import functools
 import logging
 import platform
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 # mallopt's parameter numbers, from glibc's malloc.h.
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 # A decode worker receives every upload as a pickled buffer of a few hundred KiB, unpickles a copy
 # of it and decodes it. `leaksentinel serve` fixes glibc's mmap threshold at 128 KiB for its
@@ -23,19 +26,30 @@ MMAP_THRESHOLD = 32 << 20  # glibc's ceiling for this setting on 64-bit machines
 TRIM_THRESHOLD = 16 << 20
 
 
+def mallopt(option: int, value: int) -> bool:
+    """Sets a malloc option in this process; False if glibc refused it or is not the C library."""
+    call = _mallopt()
+    return call is not None and bool(call(option, value))
+
+
 def keep_freed_memory() -> bool:
-    """Tunes glibc's malloc in this process as above; False, changing nothing, elsewhere."""
-    if platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    # mallopt answers 1 when it took the value, 0 when it refused it.
-    done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    done = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and done
-    if not done:
+    """Tunes this process's malloc as above (a decode worker's); False if it could not."""
+    done = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    done = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) and done
+    if not done and _mallopt() is not None:
         log.warning("glibc refused the allocator settings; uploads will cost more CPU")
     return done
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    if platform.libc_ver()[0] != "glibc":
+        return None  # other C libraries have no such call, or numbers of their own
+    try:
+        call = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int)
+    call.restype = ctypes.c_int
+    result: Callable[[int, int], int] = call
+    return result

@@ -238,10 +238,8 @@ class MatchIndex:
         self, table: _Table, query: Mapping[str, bytes], max_distance: Mapping[str, int]
     ) -> list[Hit]:
         first = SEARCH_ORDER[0]
-        rows, found = scan(
-            table.bits[first][:, : table.size], _query_words(query, first), max_distance[first]
-        )
         words = {a: _query_words(query, a)[None, :] for a in SEARCH_ORDER}
+        rows, found = scan(table.bits[first][:, : table.size], words[first][0], max_distance[first])
         asked = np.zeros(rows.size, dtype=np.intp)
         [hits] = _refine(table, 1, asked, rows, found, words, max_distance)
         return hits

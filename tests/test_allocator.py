@@ -41,7 +41,7 @@ def _page_faults(mode: str) -> int:
 
 
 def test_upload_sized_buffers_reuse_pages_the_process_has() -> None:
-    # 50 rounds touch about 30,000 pages' worth of buffers; reused, almost none fault.
+    # 50 rounds touch about 50,000 pages' worth of buffers; reused, almost none fault.
     assert _page_faults("tuned") < 2_000
 
 
