@@ -13,15 +13,15 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
-# A decode worker receives every upload as a pickled buffer of a few hundred KiB, unpickles a copy
-# of it and decodes it. `leaksentinel serve` fixes glibc's mmap threshold at 128 KiB for its
-# processes (cli/main.py, for the request processes' arenas), so each of those buffers was mapped
-# afresh, faulted in and zeroed page by page, and unmapped again: about 6% of the machine under
-# bench/ingest.py's batch uploads (perf). Serving blocks up to MMAP_THRESHOLD from the heap and
-# keeping up to TRIM_THRESHOLD free at its top lets the next upload reuse those pages. A worker
-# runs one decode at a time on one thread, so what it frees coalesces and its heap stays bounded;
-# the request processes keep serve's settings, as the same change there made them grow steadily
-# under bench/load.py (bench/README.md, "Memory").
+# A decode worker reads every upload into a buffer of a few hundred KiB, and decodes it. Under
+# `leaksentinel serve`'s settings for the request processes (cli/main.py: blocks over 128 KiB
+# mapped apart) each such buffer was mapped afresh, faulted in and zeroed page by page, and
+# unmapped again: about 6% of the machine under bench/ingest.py's batch
+# uploads (perf). Serving blocks up to MMAP_THRESHOLD from the heap and keeping up to
+# TRIM_THRESHOLD free at its top lets the next upload reuse those pages, whatever the size of the
+# file. A worker runs one decode at a time on one thread, so what it frees coalesces and its heap
+# stays bounded; the request processes, with many threads and requests at once, grew steadily
+# under bench/load.py with the same settings (bench/README.md, "Memory").
 MMAP_THRESHOLD = 32 << 20  # glibc's ceiling for this setting on 64-bit machines
 TRIM_THRESHOLD = 16 << 20
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from pebble import ProcessExpired, ProcessPool
 
-from service import allocator, fingerprints, thumbnails
+from service import allocator, fingerprints, imaging, thumbnails
 from service.errors import ImageRejected
 from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import OUT_OF_MEMORY_DETAIL, DecodedImage, ImageLimits, decode
+from service.imaging import OUT_OF_MEMORY_DETAIL, DecodedImage, ImageData, ImageLimits, decode
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,9 @@ def _fingerprinted(
     )
 
 
-def _run_in_worker(job: DecodeJob, data: bytes, limits: ImageLimits) -> Fingerprinted:
+def _run_in_worker(job: DecodeJob, data: ImageData, limits: ImageLimits) -> Fingerprinted:
     try:
-        return job(data, limits)
+        return job(imaging.read(data, limits), limits)
     except MemoryError:
         os._exit(OUT_OF_MEMORY_EXIT)
     except ImageRejected as exc:
@@ -149,7 +149,7 @@ class DecodePool:
         )
 
     def fingerprint_found_images(
-        self, files: Sequence[bytes], limits: ImageLimits
+        self, files: Sequence[ImageData], limits: ImageLimits
     ) -> list[Fingerprinted | ImageRejected]:
         """Every file at once, on every worker; each file's refusal is its own outcome."""
         futures = [self._submit(self.found_image_job, data, limits) for data in files]
@@ -161,7 +161,7 @@ class DecodePool:
                 outcomes.append(exc)
         return outcomes
 
-    def fingerprint_found_image(self, data: bytes, limits: ImageLimits) -> Fingerprinted:
+    def fingerprint_found_image(self, data: ImageData, limits: ImageLimits) -> Fingerprinted:
         return self._result(self._submit(self.found_image_job, data, limits))
 
     def fingerprint_asset_image(self, data: bytes, limits: ImageLimits) -> Fingerprinted:
@@ -175,7 +175,9 @@ class DecodePool:
         if pool is not None:
             _stop(pool)
 
-    def _submit(self, job: DecodeJob, data: bytes, limits: ImageLimits) -> Future[Fingerprinted]:
+    def _submit(
+        self, job: DecodeJob, data: ImageData, limits: ImageLimits
+    ) -> Future[Fingerprinted]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the decode pool is closed")

@@ -4,6 +4,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -24,6 +25,10 @@ WORKING_SIDE = 512
 ORIENTATION = 0x0112  # the EXIF tag a phone sets instead of rotating the pixels
 OUT_OF_MEMORY_DETAIL = "decoding the image needed more memory than one decode may use"
 
+# An image's bytes, or the incoming file an upload was received into (storage.blobs), which the
+# decode worker reads itself rather than have them copied to it through a pipe.
+ImageData = bytes | Path
+
 
 @dataclass(frozen=True)
 class DecodedImage:
@@ -43,6 +48,15 @@ class ImageLimits:
     max_pixels: int
 
 
+def _check_size(size: int, limits: ImageLimits) -> None:
+    if not size:
+        raise ImageRejected("empty", "the uploaded file is empty")
+    if size > limits.max_bytes:
+        raise ImageRejected(
+            "too_large", f"the file has {size} bytes; the limit is {limits.max_bytes}"
+        )
+
+
 def on_white(image: Image.Image, mode: str) -> Image.Image:
     """`image` in `mode`, with transparency composited onto white as a browser would show it."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
@@ -52,14 +66,17 @@ def on_white(image: Image.Image, mode: str) -> Image.Image:
     return image.convert(mode)
 
 
+def read(data: ImageData, limits: ImageLimits) -> bytes:
+    """An image's bytes; from its incoming file, refused by size before any of it is read."""
+    if isinstance(data, bytes):
+        return data
+    _check_size(data.stat().st_size, limits)
+    return data.read_bytes()
+
+
 def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
     """Decodes `data` or raises ImageRejected; never decodes pixels before the checks pass."""
-    if not data:
-        raise ImageRejected("empty", "the uploaded file is empty")
-    if len(data) > limits.max_bytes:
-        raise ImageRejected(
-            "too_large", f"the file has {len(data)} bytes; the limit is {limits.max_bytes}"
-        )
+    _check_size(len(data), limits)
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             image_format = image.format or ""

@@ -13,7 +13,7 @@ from service.actors import Actor
 from service.decoding import Fingerprinted, fingerprint_found_image
 from service.errors import DomainError, InvalidFingerprint, InvalidInput
 from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import ImageLimits
+from service.imaging import ImageData, ImageLimits
 from service.index import MatchIndex
 from service.matching import AssetMatch, MatchPolicy, find_matches_many
 from service.urls import checked_url, domain_of, normalised
@@ -81,7 +81,7 @@ class Prepared:
 
     sighting: NewSighting
     matches: list[AssetMatch]
-    data: bytes | None = None  # the bytes to keep as evidence, for an upload
+    data: ImageData | None = None  # the bytes to keep as evidence, for an upload
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,9 @@ def new_sighting(
 
 # An upload decoded and fingerprinted in a decode worker: where it was found, what the worker
 # found in it, and its bytes.
-Decoded = tuple[SightingSource, Fingerprinted, bytes]
+Decoded = tuple[SightingSource, Fingerprinted, ImageData]
 # A checked item, ready to match: its record, what to search with, and its bytes, if kept.
-_Checked = tuple[NewSighting, SightingPrints, bytes | None]
+_Checked = tuple[NewSighting, SightingPrints, ImageData | None]
 
 
 def prepare_upload(
@@ -127,7 +127,7 @@ def prepare_upload(
     actor: Actor,
     source: SightingSource,
     image: Fingerprinted,
-    data: bytes,
+    data: ImageData,
     received_at: datetime,
 ) -> Prepared:
     """One upload, as `prepare_uploads` prepares each; a refusal is raised."""

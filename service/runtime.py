@@ -113,6 +113,8 @@ def start(runtime: Runtime) -> None:
     with transaction(runtime.sessions) as session:
         if sealed := chain.seal_unchained(session):
             log.info("appended %d sightings from before the evidence chain to it", sealed)
+    if swept := runtime.blobs.sweep_incoming():
+        log.info("deleted %d incoming upload files left by a stopped process", swept)
     load_index(runtime)
 
 

@@ -16,6 +16,7 @@ from service import audit, chain, idempotency, intake, leaks, metrics
 from service.actors import Actor
 from service.chain import RecordText
 from service.errors import DomainError, ImageRejected, InvalidInput
+from service.imaging import ImageData
 from service.intake import (
     HashOnlySubmission,
     LocalPrints,
@@ -55,7 +56,7 @@ class ManifestEntry(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P")
 # One file of a batch upload: where it was found, and its bytes.
-Upload = tuple[SightingSource, bytes]
+Upload = tuple[SightingSource, ImageData]
 
 
 # ---- entry points ------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def submit_image(
     session: Session,
     actor: Actor,
     source: SightingSource,
-    data: bytes,
+    data: ImageData,
     *,
     idempotency_key: str | None = None,
 ) -> Receipt:
@@ -101,7 +102,7 @@ def submit_batch(
     session: Session,
     actor: Actor,
     manifest: object,
-    files: Sequence[tuple[str, bytes]],
+    files: Sequence[tuple[str, ImageData]],
     *,
     idempotency_key: str | None = None,
 ) -> BatchResult:
@@ -114,7 +115,7 @@ def submit_batch(
     def prepare() -> _Outcomes:
         received_at = runtime.clock()
         ensure_current_index(runtime, session)
-        by_name: dict[str, list[bytes]] = {}
+        by_name: dict[str, list[ImageData]] = {}
         for name, data in files:
             by_name.setdefault(name, []).append(data)
         uploads: list[Upload | DomainError] = []
@@ -221,7 +222,7 @@ def _manifest_entry(raw: object) -> ManifestEntry | DomainError:
 
 
 def _upload(
-    entry: ManifestEntry | DomainError, by_name: dict[str, list[bytes]]
+    entry: ManifestEntry | DomainError, by_name: dict[str, list[ImageData]]
 ) -> Upload | DomainError:
     if isinstance(entry, DomainError):
         return entry
@@ -401,5 +402,8 @@ def _matcher(runtime: Runtime) -> intake.Matcher:
     return intake.Matcher(runtime.index, runtime.policy)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(data: ImageData) -> str:
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    with data.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -2,9 +2,11 @@
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 from sqlmodel import func, select
 
 from service import sightings
@@ -309,3 +311,54 @@ def test_batch_body_over_the_batch_limit_is_refused_before_it_is_read(api: Api) 
     )
     assert response.status_code == 413, response.text
     assert stored_sightings(api) == 0
+
+
+def test_uploaded_files_are_kept_byte_for_byte_and_no_incoming_file_outlives_its_request(
+    api: Api,
+) -> None:
+    """Files stream into incoming files of the blob store (api/uploads.py): the kept ones are
+    linked into place, the refused ones deleted, and nothing is left in the incoming folder."""
+    blobs = api.client.app.state.runtime.blobs  # type: ignore[attr-defined]
+    good, broken, stray = jpeg(2), jpeg(3)[:400], jpeg(4)
+    manifest = [
+        {"filename": "good.jpg", "page_url": "https://blog.example.com/a"},
+        {"filename": "broken.jpg", "page_url": "https://blog.example.com/b"},
+    ]
+    response = post_batch(
+        api, manifest, [("good.jpg", good), ("broken.jpg", broken), ("stray.jpg", stray)]
+    )
+    single = api.sighting(jpeg(5))
+
+    assert response.status_code == 200, response.text
+    [kept] = [i["receipt"] for i in response.json()["items"] if i["outcome"] == "created"]
+    assert blobs.get(kept["sha256"]) == good
+    assert blobs.get(single["sha256"]) == jpeg(5)
+    assert sorted(p.name for p in blobs.root.rglob("*") if p.is_file()) == sorted(
+        [kept["sha256"], single["sha256"]]
+    )
+    assert not [p for p in blobs.incoming.rglob("*") if p.is_file()]
+
+
+def test_uploaded_files_reach_the_decode_workers_as_files_not_bytes(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoder = api.client.app.state.runtime.decoder  # type: ignore[attr-defined]
+    handed: list[object] = []
+    through = decoder.fingerprint_found_images
+
+    def spy(files: list[object], limits: ImageLimits) -> object:
+        handed.extend(files)
+        return through(files, limits)
+
+    monkeypatch.setattr(decoder, "fingerprint_found_images", spy)
+    response = post_batch(
+        api,
+        [{"filename": "a.jpg", "page_url": "https://blog.example.com/a"}],
+        [("a.jpg", jpeg(2))],
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    [file] = handed
+    blobs = api.client.app.state.runtime.blobs  # type: ignore[attr-defined]
+    assert isinstance(file, Path) and file.is_relative_to(blobs.incoming)

@@ -6,13 +6,19 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from pydantic import AwareDatetime
 
+from api import uploads
 from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
 from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
 from service import sightings
 from service.errors import InvalidInput
 from service.receipts import Receipt
 
-router = APIRouter(prefix="/v1/sightings", tags=["crawler"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/sightings",
+    tags=["crawler"],
+    responses=PROBLEM_RESPONSES,
+    route_class=uploads.ReceivingRoute,
+)
 
 
 @router.post(
@@ -37,7 +43,7 @@ def submit_sighting(
 ) -> Receipt:
     source = sightings.SightingSource(page_url, image_url, account, found_at)
     receipt = sightings.submit_image(
-        runtime, session, actor, source, file.file.read(), idempotency_key=idempotency_key
+        runtime, session, actor, source, uploads.content(file), idempotency_key=idempotency_key
     )
     response.status_code = status.HTTP_200_OK if receipt.duplicate else status.HTTP_201_CREATED
     return receipt
@@ -59,9 +65,9 @@ def submit_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> BatchOut:
     entries = _json(manifest)
-    uploads = [(f.filename or "", f.file.read()) for f in files]
+    files_in = [(f.filename or "", uploads.content(f)) for f in files]
     result = sightings.submit_batch(
-        runtime, session, actor, entries, uploads, idempotency_key=idempotency_key
+        runtime, session, actor, entries, files_in, idempotency_key=idempotency_key
     )
     return BatchOut.of(result)
 
