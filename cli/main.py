@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from api.observability import configure_logging
+from api.transport import HTTP_PROTOCOL
 from service import allocator, bundle_check, chain, fingerprints, keys, metrics, sightings
 from service.actors import Actor, Role
 from service.errors import DomainError
@@ -43,11 +44,10 @@ CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
 # the free space they kept grew each worker by ~100 MiB in bench/load.py's three minutes while
 # the live heap did not grow (malloc_info; malloc_trim handed it all back). Two arenas and a
 # fixed threshold for mapping large blocks apart bound it (bench/README.md, "Memory").
-# Higher thresholds (1 MiB, 32 MiB) with a trim threshold save the request processes a fifth of
-# their CPU under batch uploads, as the network's read buffers (up to 256 KiB each, and copied
-# twice by uvicorn and httptools) are then reused rather than mapped and faulted in afresh; but
-# under bench/load.py the processes then grew ~15 MiB a minute for ten minutes, with uploads held
-# in memory or not (bench/README.md, "Memory").
+# Higher thresholds (1 MiB, 32 MiB) would let the request processes reuse the pages of large
+# buffers, but under bench/load.py the processes then grew ~15 MiB a minute for ten minutes
+# (bench/README.md, "Memory"). The large buffers are avoided instead: uploads go to files
+# (api/uploads.py) and the network is read in 32 KiB pieces (api/transport.py).
 MALLOC_OPTIONS = (
     ("MALLOC_ARENA_MAX", allocator.M_ARENA_MAX, 2),
     ("MALLOC_MMAP_THRESHOLD_", allocator.M_MMAP_THRESHOLD, 128 * 1024),
@@ -106,6 +106,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        http=HTTP_PROTOCOL,
         log_config=None,
         access_log=False,
     )
