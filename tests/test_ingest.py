@@ -1,12 +1,14 @@
 """Crawler ingestion: batches, hash-only submissions, Idempotency-Key and deduplication."""
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import starlette.datastructures
 from sqlmodel import func, select
 
 from service import sightings
@@ -362,3 +364,25 @@ def test_uploaded_files_reach_the_decode_workers_as_files_not_bytes(
     [file] = handed
     blobs = api.client.app.state.runtime.blobs  # type: ignore[attr-defined]
     assert isinstance(file, Path) and file.is_relative_to(blobs.incoming)
+
+
+def test_received_files_are_seeked_and_closed_without_thread_hops(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops: list[object] = []
+
+    async def hop(call: Callable[..., object], *args: object) -> object:
+        hops.append(call)
+        return call(*args)
+
+    # Where Starlette's UploadFile sends a file's seek and close when the file is not in memory.
+    monkeypatch.setattr(starlette.datastructures, "run_in_threadpool", hop)
+    response = post_batch(
+        api,
+        [{"filename": f"{n}.jpg", "page_url": f"https://blog.example.com/{n}"} for n in range(3)],
+        [(f"{n}.jpg", jpeg(n)) for n in range(3)],
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 3
+    assert hops == []
