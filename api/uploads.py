@@ -84,6 +84,7 @@ class _ReceivingParser(MultiPartParser):
     ) -> None:
         super().__init__(headers, stream, **limits)
         self.blobs = blobs
+        self._write_chunk: Callable[[memoryview], int] | None = None
 
     def on_headers_finished(self) -> None:
         super().on_headers_finished()
@@ -96,13 +97,17 @@ class _ReceivingParser(MultiPartParser):
             part.file = _IncomingUpload(
                 received, size=0, filename=part.file.filename, headers=part.file.headers
             )
+            # Looked up once per part: the temporary file's wrapper makes a new proxy function
+            # on every attribute access, which per 32 KiB chunk showed in the profile.
+            self._write_chunk = received.write
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         upload = self._current_part.file
         if upload is None:
             super().on_part_data(data, start, end)
             return
-        upload.file.write(memoryview(data)[start:end])
+        assert self._write_chunk is not None  # set with the part's file
+        self._write_chunk(memoryview(data)[start:end])
         upload.size = (upload.size or 0) + end - start
 
     def on_part_end(self) -> None:
