@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,44 @@ def test_workers_compute_exactly_the_in_process_fingerprints(pool: DecodePool) -
         decoded = decode(data, LIMITS)
         assert asset.prints == tuple(fingerprints.fingerprint_asset(decoded.pixels))
         assert asset == fingerprint_asset_image(data, LIMITS)
+
+
+def test_a_batch_goes_to_the_workers_in_groups_and_comes_back_in_order(
+    pool: DecodePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks: list[int] = []
+    schedule = pool._schedule
+
+    def counted(function: Any, args: tuple[Any, ...], timeout: float) -> Any:
+        tasks.append(len(args[1]))
+        return schedule(function, args, timeout)
+
+    monkeypatch.setattr(pool, "_schedule", counted)
+    files = [jpeg(seed) for seed in range(8)]
+
+    found = pool.fingerprint_found_images(files, LIMITS)
+
+    assert tasks == [4, 4]  # two workers, a group of four files for each
+    assert [(f.sha256, f.sighting_prints) for f in found if not isinstance(f, Exception)] == [
+        (local.sha256, local.prints) for local in (fingerprint_locally(d, LIMITS) for d in files)
+    ]
+
+
+def test_a_hanging_file_in_a_group_is_stopped_at_its_own_time_limit(pool: DecodePool) -> None:
+    # Two workers, so groups of four: pebble's limit for the group is four files' time and a
+    # second; the worker's alarm rings after one, then the hanging file alone overruns once more.
+    files = [hostile.HANG, *(jpeg(seed) for seed in range(1, 8))]
+    started = time.monotonic()
+
+    found = pool.fingerprint_found_images(files, LIMITS)
+
+    elapsed = time.monotonic() - started
+    assert elapsed < 4 * TIMEOUT, elapsed
+    rejected, *decoded = found
+    assert isinstance(rejected, ImageRejected) and rejected.reason == "decode_timeout"
+    assert [f.sha256 for f in decoded if not isinstance(f, Exception)] == [
+        fingerprint_locally(d, LIMITS).sha256 for d in files[1:]
+    ]
 
 
 def test_closing_the_pool_stops_its_workers(pool: DecodePool) -> None:
