@@ -83,9 +83,20 @@ class BlobStore:
         return self.path_for(sha256).exists()
 
     def _folder(self, folder: Path) -> None:
-        if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._folders.add(folder)
+        if folder in self._folders:
+            return
+        missing = []
+        for ancestor in (folder, *folder.parents):
+            if ancestor.exists():
+                break
+            missing.append(ancestor)
+        for made in reversed(missing):
+            made.mkdir(exist_ok=True)
+            # A new folder's own entry is durable only once its parent is: without it, a blob
+            # fsynced into it could be lost with the folder on a crash of a journal-less
+            # filesystem. Synced whoever made it, since another process may not have yet.
+            _fsync_folder(made.parent)
+        self._folders.add(folder)
 
 
 def _fsync_file(path: Path) -> None:

@@ -24,6 +24,29 @@ def test_put_writes_bytes_under_their_sha256(tmp_path: Path) -> None:
     assert store.get(sha(b"evidence")) == b"evidence"
 
 
+def test_a_new_blob_folder_is_synced_into_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr("storage.blobs._fsync_folder", synced.append)
+    store = BlobStore(tmp_path / "blobs")
+    digest = sha(b"evidence")
+
+    path = store.put(digest, b"evidence")
+
+    # Each folder made (the store's, its two levels) in its parent; then the new name's folder.
+    assert synced == [tmp_path, tmp_path / "blobs", path.parent.parent, path.parent]
+    synced.clear()
+    # Bytes whose digest shares the first level: only its new second level is synced in.
+    more = next(
+        d
+        for n in range(10_000)
+        if (h := sha(d := b"%d" % n))[:2] == digest[:2] and h[2:4] != digest[2:4]
+    )
+    store.put(sha(more), more)
+    assert synced == [path.parent.parent, store.path_for(sha(more)).parent]
+
+
 def test_a_kept_incoming_file_outlives_its_incoming_name(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     with store.receive() as incoming:
