@@ -7,8 +7,8 @@ import struct
 import time
 import zlib
 
+from service.detection.decode import decode
 from service.errors import ImageRejected
-from service.imaging import decode
 from service.settings import Settings
 
 

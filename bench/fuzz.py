@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from service.detection.decode import ImageLimits
 from service.errors import ImageRejected
-from service.imaging import ImageLimits
 from service.intake import fingerprint_locally
 from service.settings import Settings
 from tests.images import photo
@@ -214,7 +214,7 @@ def check(data: bytes, limits: ImageLimits = LIMITS) -> tuple[str, list[str]]:
     """Runs one input: ("ok" | "rejected:<reason>", warning categories). Anything but
     ImageRejected propagates: that is the crash the fuzz looks for."""
     # As in production: warnings are reported, not raised (pytest raises them), but a
-    # decompression bomb warning is a refusal, as service.imaging makes it.
+    # decompression bomb warning is a refusal, as service.detection.decode makes it.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.filterwarnings("error", category=Image.DecompressionBombWarning)

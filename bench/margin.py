@@ -1,6 +1,6 @@
 """The margin behind LeakSentinel's false-leak count: how far each wrong pair is from a match.
 
-The matching rule (service.matching) lets a region of a found image match an asset variant only
+The matching rule (service.detection.matching) lets a region of a found image match an asset variant only
 when every algorithm is within its threshold on that same (region, variant) pair. For one query
 and one asset, the rule therefore matches with every threshold multiplied by k exactly when
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.methods import popcount_distances
-from service.fingerprints import Fingerprint, SightingPrints
+from service.detection.hashes import Fingerprint, SightingPrints
 
 # The factors the margin table shows, and the ladder the false-positive estimate is fitted on.
 TAIL_FACTORS = (1.0, 1.25, 1.5)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import imagehash
 import numpy as np
 
-from service.fingerprints import ALGORITHM_BITS, Fingerprint
-from service.index import MatchIndex, scan
+from service.detection.hashes import ALGORITHM_BITS, Fingerprint
+from service.detection.index import MatchIndex, scan
 from service.settings import Settings
 
 LIMITS = {

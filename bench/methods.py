@@ -17,15 +17,15 @@ import pdqhash
 from PIL import Image
 
 from bench.transforms import full_decode
-from service.fingerprints import (
+from service.detection.decode import DecodedImage, ImageLimits, decode
+from service.detection.hashes import (
     Fingerprint,
     SightingPrints,
     fingerprint_asset,
     fingerprint_sighting,
 )
-from service.imaging import DecodedImage, ImageLimits, decode
-from service.index import MatchIndex
-from service.matching import AssetMatch, MatchPolicy, find_matches
+from service.detection.index import MatchIndex
+from service.detection.matching import AssetMatch, find_matches
 from service.settings import Settings
 
 
@@ -119,7 +119,7 @@ class LeakSentinel:
 
     def __init__(self, settings: Settings) -> None:
         self._limits: ImageLimits = settings.image_limits
-        self._policy = MatchPolicy.from_settings(settings)
+        self._policy = settings.match_policy
         self._index = MatchIndex()
         self._keys: dict[uuid.UUID, str] = {}
         self._prints: list[tuple[str, Sequence[Fingerprint]]] = []

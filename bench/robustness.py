@@ -77,9 +77,8 @@ from bench.report import (
     report_transforms,
 )
 from bench.transforms import COPIES, full_decode, jpeg_bytes, make_copies
-from service.fingerprints import fingerprint_asset
-from service.imaging import decode
-from service.matching import MatchPolicy
+from service.detection.decode import decode
+from service.detection.hashes import fingerprint_asset
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +112,7 @@ _WORKER: _Worker | None = None
 
 def thresholds() -> dict[str, int]:
     """The matching rule's threshold per algorithm, from Settings."""
-    return dict(MatchPolicy.from_settings(Settings()).max_distance)
+    return dict(Settings().match_policy.max_distance)
 
 
 def _enroll(path: Path) -> tuple[dict[str, Any], dict[str, float]]:

@@ -17,11 +17,12 @@ import uvicorn
 
 from api.observability import configure_logging
 from api.transport import HTTP_PROTOCOL
-from service import allocator, bundle_check, chain, fingerprints, keys, metrics, sightings
+from service import allocator, bundle_check, chain, keys, metrics, sightings
 from service.actors import Actor, Role
+from service.detection import hashes
+from service.detection.decode import decode
+from service.detection.hashes import Fingerprint
 from service.errors import DomainError
-from service.fingerprints import Fingerprint
-from service.imaging import decode
 from service.outbox import run_until_stopped
 from service.runtime import Runtime, close, open_runtime
 from service.settings import Settings
@@ -202,7 +203,7 @@ def fingerprint(
                 "media_type": decoded.media_type,
                 "width": decoded.width,
                 "height": decoded.height,
-                "fingerprints": _prints_json(fingerprints.fingerprint_asset(decoded.pixels)),
+                "fingerprints": _prints_json(hashes.fingerprint_asset(decoded.pixels)),
             }
     except OSError as exc:
         raise _fail(f"cannot read {image}: {exc.strerror}") from exc

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from service import audit, metrics, values
 from service.actors import Actor
+from service.detection.hashes import Fingerprint
 from service.errors import (
     AssetNotFound,
     DuplicateAsset,
@@ -17,7 +18,6 @@ from service.errors import (
     InvalidFingerprint,
     InvalidInput,
 )
-from service.fingerprints import Fingerprint
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
 from service.runtime import Runtime, change_index
 from storage.models import Asset, AssetFingerprint

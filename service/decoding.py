@@ -15,10 +15,18 @@ from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from service import allocator, fingerprints, imaging, thumbnails
+from service import allocator, thumbnails
+from service.detection import hashes
+from service.detection.decode import (
+    OUT_OF_MEMORY_DETAIL,
+    DecodedImage,
+    ImageData,
+    ImageLimits,
+    decode,
+)
+from service.detection.decode import read as read_image
+from service.detection.hashes import Fingerprint, SightingPrints
 from service.errors import ImageRejected
-from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import OUT_OF_MEMORY_DETAIL, DecodedImage, ImageData, ImageLimits, decode
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,7 @@ DecodeJob = Callable[[bytes, ImageLimits], Fingerprinted]
 def fingerprint_found_image(data: bytes, limits: ImageLimits) -> Fingerprinted:
     """A found image as a sighting is searched with."""
     image = decode(data, limits)
-    prints = fingerprints.fingerprint_sighting(image.pixels, image.width, image.height)
+    prints = hashes.fingerprint_sighting(image.pixels, image.width, image.height)
     return _fingerprinted(image, prints.fingerprints, prints.low_information)
 
 
@@ -68,7 +76,7 @@ def fingerprint_asset_image(data: bytes, limits: ImageLimits) -> Fingerprinted:
     colour decode at thumbnail scale: the fingerprints' decode is grey and too small to review by
     eye). No thumbnail when there are no prints, as such an image is refused."""
     image = decode(data, limits)
-    prints = tuple(fingerprints.fingerprint_asset(image.pixels))
+    prints = tuple(hashes.fingerprint_asset(image.pixels))
     thumbnail = thumbnails.make_thumbnail(data, limits) if prints else None
     return _fingerprinted(image, prints, thumbnail=thumbnail)
 
@@ -93,7 +101,7 @@ def _fingerprinted(
 
 def _run_in_worker(job: DecodeJob, data: ImageData, limits: ImageLimits) -> Fingerprinted:
     try:
-        return job(imaging.read(data, limits), limits)
+        return job(read_image(data, limits), limits)
     except MemoryError:
         os._exit(OUT_OF_MEMORY_EXIT)
     except ImageRejected as exc:

@@ -11,11 +11,11 @@ from uuid import UUID
 from service import values
 from service.actors import Actor
 from service.decoding import Fingerprinted, fingerprint_found_image
+from service.detection.decode import ImageData, ImageLimits
+from service.detection.hashes import Fingerprint, SightingPrints
+from service.detection.index import MatchIndex
+from service.detection.matching import AssetMatch, MatchPolicy, find_matches_many
 from service.errors import DomainError, InvalidFingerprint, InvalidInput
-from service.fingerprints import Fingerprint, SightingPrints
-from service.imaging import ImageData, ImageLimits
-from service.index import MatchIndex
-from service.matching import AssetMatch, MatchPolicy, find_matches_many
 from service.urls import checked_url, domain_of, normalised
 from storage.ids import uuid7
 

@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from service import audit, metrics, values, webhooks
 from service.actors import SYSTEM, Actor
+from service.detection.hashes import hamming
+from service.detection.matching import AssetMatch
 from service.errors import InvalidInput, InvalidTransition, LeakNotFound
-from service.fingerprints import hamming
-from service.matching import AssetMatch
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
 from service.reports import (
     AssetRef,

@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from service import chain, keys
 from service.decoding import DecodePool
-from service.fingerprints import Fingerprint
-from service.index import MatchIndex
-from service.matching import MatchPolicy
+from service.detection.hashes import Fingerprint
+from service.detection.index import MatchIndex
+from service.detection.matching import MatchPolicy
 from service.ratelimit import RateLimiter
 from service.settings import Settings
 from storage import migrate
@@ -63,7 +63,7 @@ class Runtime:
 
     @cached_property
     def policy(self) -> MatchPolicy:
-        return MatchPolicy.from_settings(self.settings)
+        return self.settings.match_policy
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

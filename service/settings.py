@@ -5,7 +5,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
+from service.detection.matching import MatchPolicy
 
 
 class Settings(BaseSettings):
@@ -85,3 +86,7 @@ class Settings(BaseSettings):
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.max_upload_bytes, self.max_image_pixels)
+
+    @property
+    def match_policy(self) -> MatchPolicy:
+        return MatchPolicy({"pdq": self.pdq_max_distance, "phash": self.phash_max_distance})

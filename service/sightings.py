@@ -15,8 +15,8 @@ from sqlmodel import Session
 from service import audit, chain, idempotency, intake, leaks, metrics
 from service.actors import Actor
 from service.chain import RecordText
+from service.detection.decode import ImageData
 from service.errors import DomainError, ImageRejected, InvalidInput
-from service.imaging import ImageData
 from service.intake import (
     HashOnlySubmission,
     LocalPrints,

@@ -9,8 +9,8 @@ from uuid import UUID
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session
 
+from service.detection.decode import ALLOWED_FORMATS, OUT_OF_MEMORY_DETAIL, ImageLimits, on_white
 from service.errors import AssetNotFound, ImageRejected, SightingNotFound
-from service.imaging import ALLOWED_FORMATS, OUT_OF_MEMORY_DETAIL, ImageLimits, on_white
 from storage.repositories import assets as assets_repo
 from storage.repositories import sightings as sightings_repo
 

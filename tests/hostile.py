@@ -7,7 +7,7 @@ import signal
 import time
 
 from service.decoding import Fingerprinted, fingerprint_asset_image, fingerprint_found_image
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
 
 HANG = b"hostile:hang"
 SEGFAULT = b"hostile:segfault"

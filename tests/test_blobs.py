@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from service.detection.decode import ImageLimits, read
 from service.errors import ImageRejected
-from service.imaging import ImageLimits, read
 from storage.blobs import STALE_INCOMING_SECONDS, BlobStore
 
 

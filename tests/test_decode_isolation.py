@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from service import fingerprints
 from service.decoding import DecodePool, fingerprint_asset_image
+from service.detection import hashes
+from service.detection.decode import ImageLimits, decode
 from service.errors import ImageRejected
-from service.imaging import ImageLimits, decode
 from service.intake import fingerprint_locally
 from service.runtime import Runtime
 from service.settings import Settings
@@ -169,7 +169,7 @@ def test_workers_compute_exactly_the_in_process_fingerprints(pool: DecodePool) -
 
         asset = pool.fingerprint_asset_image(data, LIMITS)
         decoded = decode(data, LIMITS)
-        assert asset.prints == tuple(fingerprints.fingerprint_asset(decoded.pixels))
+        assert asset.prints == tuple(hashes.fingerprint_asset(decoded.pixels))
         assert asset == fingerprint_asset_image(data, LIMITS)
 
 

@@ -15,7 +15,7 @@ import httpx2 as httpx
 import pytest
 from sqlmodel import Session, select
 
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
 from service.sightings import LocalPrints, fingerprint_locally
 from storage.db import make_engine
 from storage.models import Sighting

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
 from service.intake import fingerprint_locally
 from storage.db import is_unavailable
 from tests.api_client import auth

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from service.errors import ImageRejected, InvalidFingerprint
-from service.fingerprints import (
+from service.detection.decode import ImageLimits, decode
+from service.detection.hashes import (
     DIHEDRAL,
     Fingerprint,
     fingerprint_asset,
@@ -14,7 +14,7 @@ from service.fingerprints import (
     hamming,
     phash_bits,
 )
-from service.imaging import ImageLimits, decode
+from service.errors import ImageRejected, InvalidFingerprint
 from tests.images import encode, jpeg, photo
 
 LIMITS = ImageLimits(max_bytes=10_000_000, max_pixels=10_000_000)

@@ -7,10 +7,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from service import index as index_module
-from service.fingerprints import Fingerprint, SightingPrints
-from service.index import MatchIndex
-from service.matching import MatchPolicy, find_matches, score
+from service.detection import index as index_module
+from service.detection.hashes import Fingerprint, SightingPrints
+from service.detection.index import MatchIndex
+from service.detection.matching import MatchPolicy, find_matches, score
 
 POLICY = MatchPolicy({"pdq": 80, "phash": 16})
 LIMITS = {"pdq": 80, "phash": 16}

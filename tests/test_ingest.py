@@ -12,7 +12,7 @@ import starlette.datastructures
 from sqlmodel import func, select
 
 from service import sightings
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
 from service.runtime import Runtime
 from storage.models import IdempotencyRecord, Sighting
 from tests.api_client import Api, auth

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from api.ui import pages, present
 from api.ui.session import COOKIE, UiSession, signer_for
 from service import thumbnails
-from service.imaging import ImageLimits
+from service.detection.decode import ImageLimits
 from service.settings import Settings
 from tests.api_client import Api, auth
 from tests.images import encode, jpeg, photo

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 from api.deps import AssetReader, MarketingActor, RuntimeDep, SessionDep
 from api.schemas import PROBLEM_RESPONSES, AssetFromFingerprints, AssetOut, AssetPatch, Page
 from service import assets
-from service.fingerprints import Fingerprint
+from service.detection.hashes import Fingerprint
 
 router = APIRouter(prefix="/v1/assets", tags=["marketing"], responses=PROBLEM_RESPONSES)
 

@@ -106,7 +106,7 @@ def region_box(region: str) -> Box | None:
 
 def variant_box(variant: str) -> Box | None:
     """The window of the registered asset a crop or cut variant stands for (see
-    service.fingerprints); None for flips, rotations, tilts and the whole picture."""
+    service.detection.hashes); None for flips, rotations, tilts and the whole picture."""
     if crop := _CROP.fullmatch(variant):
         scale, ax, ay = (int(v) / 100 for v in crop.groups())
         left, top = (1 - scale) * ax, (1 - scale) * ay

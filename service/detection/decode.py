@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.errors import ImageRejected
+from service.detection.errors import ImageRejected
 
 # Pillow only warns about an image between one and two times its own pixel cap, and does so in
 # Image.open, before our own check can run. In this process that warning is a refusal.

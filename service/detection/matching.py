@@ -5,9 +5,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from service.fingerprints import ALGORITHM_BITS, SightingPrints
-from service.index import MatchIndex
-from service.settings import Settings
+from service.detection.hashes import ALGORITHM_BITS, SightingPrints
+from service.detection.index import MatchIndex
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,6 @@ class MatchPolicy:
     threshold on that same pair: one algorithm's chance collision is never enough."""
 
     max_distance: Mapping[str, int]
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "MatchPolicy":
-        return cls({"pdq": settings.pdq_max_distance, "phash": settings.phash_max_distance})
 
 
 def score(distances: Mapping[str, int]) -> float:

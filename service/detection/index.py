@@ -9,7 +9,7 @@ from uuid import UUID
 
 import numpy as np
 
-from service.fingerprints import ALGORITHM_BITS, Fingerprint
+from service.detection.hashes import ALGORITHM_BITS, Fingerprint
 
 # Cheapest first: the short hash rules out almost every row before the long one is compared.
 SEARCH_ORDER = sorted(ALGORITHM_BITS, key=ALGORITHM_BITS.__getitem__)

@@ -13,8 +13,8 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service import regions
-from service.errors import InvalidFingerprint
+from service.detection import regions
+from service.detection.errors import InvalidFingerprint
 
 # Bits per algorithm. A match needs every algorithm here to agree on one region and variant.
 ALGORITHM_BITS = {"pdq": 256, "phash": 64}
