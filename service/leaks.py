@@ -100,6 +100,8 @@ def record_matches(
             rows.append(
                 {
                     "sighting_id": sighting.id,
+                    "published_at": _published_at(sighting),
+                    "received_at": sighting.received_at,
                     "asset_id": asset.id,
                     "leak_id": leak_id,
                     "kind": kind,
