@@ -14,7 +14,7 @@ from sqlmodel import Session
 from service import audit, chain, leaks
 from service.actors import Actor
 from service.exports import Download, finish, spool
-from service.reports import LeakDetail
+from service.reports import LeakSummary
 from service.runtime import Runtime
 from storage.blobs import BlobStore
 from storage.models import Sighting, SightingMatch
@@ -132,7 +132,8 @@ class Manifest(_Part):
 def export_bundle(runtime: Runtime, session: Session, actor: Actor, leak_id: UUID) -> Download:
     """A leak's evidence as a zip: manifest.json, summary.txt and images/<sha256>.<ext> as
     received. The export is recorded in the audit log."""
-    detail = leaks.get_leak(session, leak_id)
+    detail = leaks.get_leak_summary(session, leak_id)
+    # Every sighting, unpaged: the bundle is the whole evidence, whatever the detail pages.
     rows = leaks_repo.sightings_of(session, leak_id)
     previous = chain_repo.digests_at(
         session, [s.chain_seq - 1 for s, _ in rows if s.chain_seq is not None and s.chain_seq > 1]
@@ -196,7 +197,7 @@ def _write_text(bundle: zipfile.ZipFile, stamp: ZipTime, name: str, text: str) -
     bundle.writestr(info, text.encode())
 
 
-def _leak_part(detail: LeakDetail) -> BundleLeak:
+def _leak_part(detail: LeakSummary) -> BundleLeak:
     first = detail.first_source
     return BundleLeak(
         id=detail.id,

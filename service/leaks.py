@@ -15,7 +15,14 @@ from service.actors import SYSTEM, Actor
 from service.detection.hashes import hamming
 from service.detection.matching import AssetMatch
 from service.errors import InvalidInput, InvalidTransition, LeakNotFound
-from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from service.paging import (
+    Page,
+    clamp_limit,
+    decode_cursor,
+    decode_keys,
+    encode_cursor,
+    encode_keys,
+)
 from service.reports import (
     AssetRef,
     HistoryEntry,
@@ -27,7 +34,7 @@ from service.reports import (
     SourceRef,
 )
 from storage.db import before_commit, on_transaction_end
-from storage.models import Dismissal, Leak, LeakEvent
+from storage.models import Dismissal, Leak, LeakEvent, Sighting, SightingMatch
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
 from storage.repositories import leaks as leaks_repo
@@ -100,6 +107,8 @@ def record_matches(
             rows.append(
                 {
                     "sighting_id": sighting.id,
+                    "published_at": _published_at(sighting),
+                    "received_at": sighting.received_at,
                     "asset_id": asset.id,
                     "leak_id": leak_id,
                     "kind": kind,
@@ -305,33 +314,24 @@ def report_leaks(
     return LeakList(items=page.items, next_cursor=page.next_cursor, totals=totals)
 
 
-def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
-    row = leaks_repo.get_row(session, leak_id)
-    if row is None:
-        raise LeakNotFound(f"no leak with id {leak_id}")
+def get_leak(
+    session: Session,
+    leak_id: UUID,
+    *,
+    sightings_cursor: str | None = None,
+    sightings_limit: int | None = None,
+) -> LeakDetail:
+    """A report with one page of its sightings, in publication order: the first page, or the one
+    `sightings_cursor` (a `sightings_next_cursor`) starts; `leak_sightings` pages on alone."""
+    row = _row(session, leak_id)
+    sightings = _sightings_page(session, leak_id, sightings_cursor, sightings_limit)
     domains = leaks_repo.domains_by_leak(session, [leak_id]).get(leak_id, [])
     events = leaks_repo.events_of(session, leak_id)
-    sightings = [
-        SightingEntry(
-            id=s.id,
-            page_url=s.page_url,
-            image_url=s.image_url,
-            domain=s.domain,
-            account=s.account,
-            found_at=s.found_at,
-            received_at=s.received_at,
-            score=m.score,
-            sha256=s.sha256,
-            variant=m.variant,
-            region=m.region,
-            distances=m.distances,
-        )
-        for s, m in leaks_repo.sightings_of(session, leak_id)
-    ]
     return LeakDetail.model_validate(
         {
             **_summary_fields(row, domains),
-            "sightings": sightings,
+            "sightings": sightings.items,
+            "sightings_next_cursor": sightings.next_cursor,
             "history": [
                 HistoryEntry(
                     at=e.at,
@@ -347,6 +347,69 @@ def get_leak(session: Session, leak_id: UUID) -> LeakDetail:
     )
 
 
+def get_leak_summary(session: Session, leak_id: UUID) -> LeakSummary:
+    """A report's summary alone, as the leak list shows it."""
+    row = _row(session, leak_id)
+    domains = leaks_repo.domains_by_leak(session, [leak_id]).get(leak_id, [])
+    return LeakSummary.model_validate(_summary_fields(row, domains))
+
+
+def leak_sightings(
+    session: Session, leak_id: UUID, *, cursor: str | None = None, limit: int | None = None
+) -> Page[SightingEntry]:
+    """A page of a leak's sightings, oldest publication first."""
+    if leaks_repo.get(session, leak_id) is None:
+        raise LeakNotFound(f"no leak with id {leak_id}")
+    return _sightings_page(session, leak_id, cursor, limit)
+
+
+def _row(session: Session, leak_id: UUID) -> LeakRow:
+    row = leaks_repo.get_row(session, leak_id)
+    if row is None:
+        raise LeakNotFound(f"no leak with id {leak_id}")
+    return row
+
+
+def _sightings_tag(leak_id: UUID) -> str:
+    # Binds a cursor to one leak's sightings: one from another list, or another leak, is refused
+    # rather than read as a place in this one.
+    return f"leak-sightings:{leak_id}"
+
+
+def _sightings_page(
+    session: Session, leak_id: UUID, cursor: str | None, limit: int | None
+) -> Page[SightingEntry]:
+    size, tag = clamp_limit(limit), _sightings_tag(leak_id)
+    decoded, position = decode_keys(cursor, 2, tag), None
+    if decoded is not None:
+        (published, received), sighting_id = decoded
+        position = (published, received, sighting_id)
+    rows = leaks_repo.sightings_page(session, leak_id, position=position, limit=size + 1)
+    items = [_sighting_entry(s, m) for s, m in rows[:size]]
+    if len(rows) <= size:
+        return Page(items, None)
+    _, last = rows[size - 1]
+    next_cursor = encode_keys((last.published_at, last.received_at), last.sighting_id, tag)
+    return Page(items, next_cursor)
+
+
+def _sighting_entry(s: Sighting, m: SightingMatch) -> SightingEntry:
+    return SightingEntry(
+        id=s.id,
+        page_url=s.page_url,
+        image_url=s.image_url,
+        domain=s.domain,
+        account=s.account,
+        found_at=s.found_at,
+        received_at=s.received_at,
+        score=m.score,
+        sha256=s.sha256,
+        variant=m.variant,
+        region=m.region,
+        distances=m.distances,
+    )
+
+
 @dataclass(frozen=True)
 class LeakChange:
     status: str | None = None
@@ -355,7 +418,13 @@ class LeakChange:
 
 
 def update_leak(
-    session: Session, actor: Actor, leak_id: UUID, change: LeakChange, *, base_url: str = ""
+    session: Session,
+    actor: Actor,
+    leak_id: UUID,
+    change: LeakChange,
+    *,
+    base_url: str = "",
+    sightings_limit: int | None = None,
 ) -> LeakDetail:
     """Triage: a status move along TRANSITIONS, an assignment, a note; each one a history entry.
     Dismissing a leak as a false positive teaches the matcher its found images."""
@@ -385,7 +454,7 @@ def update_leak(
         new_status = change.status
     assignee_changed = change.assignee is not None and change.assignee != (leak.assignee or "")
     if new_status == leak.status and not assignee_changed and not note:
-        return get_leak(session, leak_id)
+        return get_leak(session, leak_id, sightings_limit=sightings_limit)
 
     now = utcnow()
     leaks_repo.add_event(
@@ -418,7 +487,7 @@ def update_leak(
     audit.record(session, actor, "leak.update", "leak", leak.id, **detail)
     if "to_status" in detail or assignee_changed:
         _alert(session, "leak.updated", leak, now, base_url)
-    return get_leak(session, leak_id)
+    return get_leak(session, leak_id, sightings_limit=sightings_limit)
 
 
 def _alert(session: Session, event_type: str, leak: Leak, at: datetime, base_url: str) -> None:

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -24,25 +25,49 @@ class Page(Generic[T]):
 
 def encode_cursor(ts: datetime, row_id: UUID, order: str = "") -> str:
     """`order` names the sort the cursor belongs to, so it cannot be replayed against another."""
-    fields = [ts.isoformat(), str(row_id), *([order] if order else [])]
+    return encode_keys((ts,), row_id, order)
+
+
+def decode_cursor(cursor: str | None, order: str = "") -> tuple[datetime, UUID] | None:
+    decoded = decode_keys(cursor, 1, order)
+    if decoded is None:
+        return None
+    (ts,), row_id = decoded
+    return ts, row_id
+
+
+def encode_keys(times: Sequence[datetime], row_id: UUID, order: str = "") -> str:
+    """A cursor for a sort on several times before the id: `encode_cursor` with more keys."""
+    fields = [*(t.isoformat() for t in times), str(row_id), *([order] if order else [])]
     raw = json.dumps(fields).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, order: str = "") -> tuple[datetime, UUID] | None:
+def decode_keys(
+    cursor: str | None, count: int, order: str = ""
+) -> tuple[tuple[datetime, ...], UUID] | None:
+    """The `count` times and the id of a cursor `encode_keys` made for the sort `order`."""
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        ts_text, id_text, *rest = json.loads(raw)
-        if rest != ([order] if order else []):
+        fields = json.loads(raw)
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise ValueError("not a list of strings")
+        if fields[count + 1 :] != ([order] if order else []):
             raise ValueError("a cursor of another sort order")
-        ts = datetime.fromisoformat(ts_text)
-        if ts.tzinfo is None:
-            raise ValueError("naive cursor time")
-        return ts, UUID(id_text)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        if len(fields) < count + 1:
+            raise ValueError("a cursor of another sort")
+        return tuple(_instant(text) for text in fields[:count]), UUID(fields[count])
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidCursor("the cursor is not one this service issued") from exc
+
+
+def _instant(text: str) -> datetime:
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        raise ValueError("naive cursor time")
+    return ts
 
 
 def encode_offset(offset: int) -> str:
@@ -59,7 +84,7 @@ def decode_offset(cursor: str | None) -> int:
         if tag != "offset" or not isinstance(offset, int) or offset < 0:
             raise ValueError("not an offset cursor")
         return offset
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidCursor("the cursor is not one this service issued") from exc
 
 

@@ -80,7 +80,14 @@ class NoteEntry(_Report):
 
 
 class LeakDetail(LeakSummary):
-    sightings: list[SightingEntry]
+    sightings: list[SightingEntry] = Field(
+        description="The first page of the leak's sightings, oldest publication first; "
+        "`GET /v1/leaks/{id}/sightings` pages on."
+    )
+    sightings_next_cursor: str | None = Field(
+        description="Pass as `cursor` to `GET /v1/leaks/{id}/sightings` for the next page of "
+        "sightings; null when this page holds the last."
+    )
     history: list[HistoryEntry]
     notes: list[NoteEntry]
 

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.detection.decode import ImageLimits
 from service.detection.matching import MatchPolicy
+from service.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class Settings(BaseSettings):
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     rate_limit_marketing: int = Field(default=6_000, ge=0)
     rate_limit_security: int = Field(default=6_000, ge=0)
     rate_limit_admin: int = Field(default=6_000, ge=0)
+
+    # Sightings on the first page of a leak's detail (API and dashboard); a leak one crawler can
+    # grow without end is read a page at a time, never whole.
+    leak_sightings_page_size: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
     log_level: str = "INFO"
 

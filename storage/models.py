@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.ids import uuid7
@@ -141,12 +141,28 @@ class SightingMatch(SQLModel, table=True):
     """A sighting that met an asset: the leak-sighting link, or a post-embargo record."""
 
     __tablename__ = "sighting_matches"
-    __table_args__ = (UniqueConstraint("sighting_id", "asset_id"),)
+    __table_args__ = (
+        UniqueConstraint("sighting_id", "asset_id"),
+        # A leak's sightings in publication order, paged by keyset (migration 0007); its leading
+        # column also serves every lookup by leak, so no index of leak_id alone is kept.
+        Index(
+            "ix_sighting_matches_leak_order",
+            "leak_id",
+            "published_at",
+            "received_at",
+            "sighting_id",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     sighting_id: UUID = Field(foreign_key="sightings.id", index=True)
     asset_id: UUID = Field(foreign_key="assets.id", index=True)
-    leak_id: UUID | None = Field(default=None, foreign_key="leaks.id", index=True)
+    leak_id: UUID | None = Field(default=None, foreign_key="leaks.id")
+    # The sighting's publication time (its claimed found_at, else received_at) and receive time,
+    # copied here because the order of a leak's sightings must be readable from one index, and an
+    # index cannot span the join to `sightings`. Both are fixed when the sighting is written.
+    published_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     kind: str = Field(max_length=20)  # "leak", "post_embargo" or "dismissed"
     score: float
     variant: str = Field(max_length=40)  # the asset variant that matched

@@ -447,6 +447,7 @@ ID_ROUTES = {
     "GET-asset": IdRoute("GET", "/v1/assets/{}", None, "marketing"),
     "PATCH-asset": IdRoute("PATCH", "/v1/assets/{}", {"status": "retired"}, "marketing"),
     "GET-leak": IdRoute("GET", "/v1/leaks/{}", None, "security"),
+    "GET-leak-sightings": IdRoute("GET", "/v1/leaks/{}/sightings", None, "security"),
     "PATCH-leak": IdRoute("PATCH", "/v1/leaks/{}", {"status": "confirmed"}, "security"),
     "DELETE-key": IdRoute("DELETE", "/v1/keys/{}", None, "admin"),
 }

@@ -218,6 +218,7 @@ MATRIX = [
     RouteCase("GET", "/v1/leaks", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _get),
     RouteCase("PATCH", "/v1/leaks/{leak_id}", LEAK_WORKERS, 200, _patch_leak),
+    RouteCase("GET", "/v1/leaks/{leak_id}/sightings", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/leaks/{leak_id}/evidence", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/sources", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/v1/sources/{domain}", LEAK_WORKERS, 200, _get),

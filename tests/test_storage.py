@@ -5,21 +5,154 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import Engine
 from sqlalchemy.exc import StatementError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage import migrate
 from storage.blobs import BlobStore
 from storage.db import before_commit, make_engine, make_session_factory, transaction
 from storage.ids import uuid7
-from storage.models import ApiKey, AuditEvent
+from storage.models import ApiKey, AuditEvent, SightingMatch
+from storage.types import UTCDateTime
 from tests.api_client import Api
 
 
 def test_migrations_reach_head_and_are_idempotent(migrated_engine: Engine) -> None:
     migrate.upgrade_to_head(migrated_engine)
     assert migrate.is_at_head(migrated_engine)
+
+
+def test_migration_0007_gives_each_existing_match_its_sightings_times(
+    migrated_engine: Engine,
+) -> None:
+    """Matches written before 0007 are paged in their leak's publication order after it."""
+    config = migrate._config(migrated_engine)
+    command.downgrade(config, "0006")
+    received = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    claimed = received - timedelta(days=2)
+    asset_id, leak_id, with_claim, without = uuid7(), uuid7(), uuid7(), uuid7()
+
+    def table(name: str, *columns: str, times: tuple[str, ...] = ()) -> sa.TableClause:
+        return sa.table(
+            name,
+            *(sa.column(c, sa.Uuid()) if c.endswith("id") else sa.column(c) for c in columns),
+            *(sa.column(c, UTCDateTime()) for c in times),
+        )
+
+    dated = ("embargo_until", "created_at", "updated_at")
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            sa.insert(
+                table("assets", "id", "name", "product", "status", "source", "tags", times=dated)
+            ),
+            [
+                {
+                    "id": asset_id,
+                    "name": "a",
+                    "product": "p",
+                    "status": "active",
+                    "source": "upload",
+                    "tags": "[]",
+                    "embargo_until": received,
+                    "created_at": received,
+                    "updated_at": received,
+                }
+            ],
+        )
+        sightings = table(
+            "sightings",
+            "id",
+            "page_url",
+            "page_key",
+            "content_key",
+            "submitted_as",
+            "domain",
+            times=("found_at", "received_at"),
+        )
+        conn.execute(
+            sa.insert(sightings),
+            [
+                {
+                    "id": sid,
+                    "page_url": f"https://x.example/{n}",
+                    "page_key": f"x.example/{n}",
+                    "content_key": "c",
+                    "submitted_as": "upload",
+                    "domain": "x.example",
+                    "found_at": found,
+                    "received_at": received,
+                }
+                for n, (sid, found) in enumerate([(with_claim, claimed), (without, None)])
+            ],
+        )
+        conn.execute(
+            sa.insert(
+                table(
+                    "leaks",
+                    "id",
+                    "asset_id",
+                    "status",
+                    "first_sighting_id",
+                    "sightings_count",
+                    "best_score",
+                    times=("first_seen_at", "last_seen_at", "created_at", "updated_at"),
+                )
+            ),
+            [
+                {
+                    "id": leak_id,
+                    "asset_id": asset_id,
+                    "status": "open",
+                    "first_sighting_id": with_claim,
+                    "sightings_count": 2,
+                    "best_score": 1.0,
+                    "first_seen_at": claimed,
+                    "last_seen_at": received,
+                    "created_at": received,
+                    "updated_at": received,
+                }
+            ],
+        )
+        conn.execute(
+            sa.insert(
+                table(
+                    "sighting_matches",
+                    "sighting_id",
+                    "asset_id",
+                    "leak_id",
+                    "kind",
+                    "score",
+                    "variant",
+                    "region",
+                    "distances",
+                )
+            ),
+            [
+                {
+                    "sighting_id": sid,
+                    "asset_id": asset_id,
+                    "leak_id": leak_id,
+                    "kind": "leak",
+                    "score": 1.0,
+                    "variant": "original",
+                    "region": "original",
+                    "distances": "{}",
+                }
+                for sid in (with_claim, without)
+            ],
+        )
+
+    migrate.upgrade_to_head(migrated_engine)
+
+    with Session(migrated_engine) as session:
+        matches = session.exec(select(SightingMatch).order_by(col(SightingMatch.published_at)))
+        assert [(m.sighting_id, m.published_at, m.received_at) for m in matches] == [
+            (with_claim, claimed, received),
+            (without, received, received),
+        ]
 
 
 def test_timestamps_come_back_as_the_same_utc_instant(migrated_engine: Engine) -> None:

@@ -9,10 +9,10 @@ from pydantic import AwareDatetime
 
 from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
-from api.schemas import PROBLEM_RESPONSES, LeakPatch
+from api.schemas import PROBLEM_RESPONSES, LeakPatch, Page
 from service import exports, leaks
 from service.leaks import LeakOrder
-from service.reports import LeakDetail, LeakList
+from service.reports import LeakDetail, LeakList, SightingEntry
 from storage.repositories.leaks import LeakFilter
 
 router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESPONSES)
@@ -54,8 +54,26 @@ def list_leaks(
 
 
 @router.get("/{leak_id}", response_model=LeakDetail)
-def get_leak(leak_id: UUID, _: SecurityActor, session: SessionDep) -> LeakDetail:
-    return leaks.get_leak(session, leak_id)
+def get_leak(
+    leak_id: UUID, _: SecurityActor, runtime: RuntimeDep, session: SessionDep
+) -> LeakDetail:
+    size = runtime.settings.leak_sightings_page_size
+    return leaks.get_leak(session, leak_id, sightings_limit=size)
+
+
+@router.get("/{leak_id}/sightings", response_model=Page[SightingEntry])
+def list_leak_sightings(
+    leak_id: UUID,
+    _: SecurityActor,
+    session: SessionDep,
+    cursor: Annotated[
+        str | None,
+        Query(description="A `sightings_next_cursor` or `next_cursor`; none: the first page."),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[SightingEntry]:
+    page = leaks.leak_sightings(session, leak_id, cursor=cursor, limit=limit)
+    return Page[SightingEntry](items=page.items, next_cursor=page.next_cursor)
 
 
 @router.patch("/{leak_id}", response_model=LeakDetail)
@@ -63,5 +81,11 @@ def update_leak(
     leak_id: UUID, body: LeakPatch, actor: SecurityActor, runtime: RuntimeDep, session: SessionDep
 ) -> LeakDetail:
     change = leaks.LeakChange(status=body.status, assignee=body.assignee, note=body.note)
-    base_url = runtime.settings.public_base_url
-    return leaks.update_leak(session, actor, leak_id, change, base_url=base_url)
+    return leaks.update_leak(
+        session,
+        actor,
+        leak_id,
+        change,
+        base_url=runtime.settings.public_base_url,
+        sightings_limit=runtime.settings.leak_sightings_page_size,
+    )

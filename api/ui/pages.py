@@ -43,7 +43,7 @@ PAGE_SIZE = 50
 # The queue with no status filter: leaks waiting for a first look, then those being worked,
 # then the closed ones.
 QUEUE_ORDER = ("open", "confirmed", "takedown_requested", "false_positive", "resolved")
-# Side-by-side comparisons drawn on a leak's page; the table below it lists every sighting.
+# Side-by-side comparisons drawn on a leak's page; the table below it lists the page's sightings.
 MAX_COMPARISONS = 24
 MAX_KEY_LENGTH = 512
 # A found image's thumbnail never changes for the id it is served under, and the image was
@@ -284,11 +284,18 @@ def leak_page(
     signer: SignerDep,
     ui_session: UiSessionDep,
     saved: str = "",
+    cursor: str | None = None,
 ) -> HTMLResponse:
     with shown_as_page():
-        detail = leaks.get_leak(session, _id(leak_id, "leak"))
+        detail = leaks.get_leak(
+            session,
+            _id(leak_id, "leak"),
+            sightings_cursor=cursor,
+            sightings_limit=runtime.settings.leak_sightings_page_size,
+        )
         asset = assets.get_asset(session, detail.asset.id)
-    by_time = sorted(detail.sightings, key=present.published)
+    by_time = detail.sightings  # one page, in publication order
+    first_id = _first_id(detail, paged=cursor is not None)
     comparisons = [
         {
             "sighting": s,
@@ -310,8 +317,9 @@ def leak_page(
         comparisons=comparisons,
         more_sightings=max(0, len(by_time) - MAX_COMPARISONS),
         sightings=by_time,
-        timeline=present.timeline(by_time, detail.asset.embargo_until, _first_id(detail)),
-        first_id=_first_id(detail),
+        timeline=present.timeline(by_time, detail.asset.embargo_until, first_id),
+        first_id=first_id,
+        paged=cursor is not None,
         actions=actions,
         rect=present.svg_rect,
         saved=saved == "1",
@@ -319,9 +327,10 @@ def leak_page(
     )
 
 
-def _first_id(detail: LeakDetail) -> UUID | None:
-    """The sighting the report names as first publisher: the earliest published."""
-    return min(detail.sightings, key=present.published).id if detail.sightings else None
+def _first_id(detail: LeakDetail, *, paged: bool) -> UUID | None:
+    """The sighting the report names as first publisher: the earliest published, so the head
+    of the first page; a later page does not hold it."""
+    return detail.sightings[0].id if detail.sightings and not paged else None
 
 
 @router.post("/leaks/{leak_id}")

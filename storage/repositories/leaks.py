@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from storage.models import Asset, Leak, LeakEvent, Sighting, SightingMatch
-from storage.repositories._paging import Position, after
+from storage.repositories._paging import Position, after, after_keys
 
 
 @dataclass(frozen=True)
@@ -150,16 +150,40 @@ def domains_by_leak(session: Session, leak_ids: Collection[UUID]) -> dict[UUID, 
     return dict(found)
 
 
-def sightings_of(session: Session, leak_id: UUID) -> list[tuple[Sighting, SightingMatch]]:
-    """A leak's sightings in publication order: claimed time where given, receive time otherwise."""
-    published = func.coalesce(col(Sighting.found_at), col(Sighting.received_at))
-    statement = (
+# A leak's sightings in publication order: claimed time where given, receive time otherwise, then
+# receive time, then id; ix_sighting_matches_leak_order holds them in this order.
+_PUBLICATION_ORDER = (
+    col(SightingMatch.published_at),
+    col(SightingMatch.received_at),
+    col(SightingMatch.sighting_id),
+)
+# Where a page of a leak's sightings ends: (published_at, received_at, sighting_id).
+SightingPosition = tuple[datetime, datetime, UUID]
+
+
+def _sightings(leak_id: UUID) -> Select[Sighting, SightingMatch]:
+    return (
         select(Sighting, SightingMatch)
         .join(SightingMatch, col(SightingMatch.sighting_id) == col(Sighting.id))
         .where(SightingMatch.leak_id == leak_id)
-        .order_by(published, col(Sighting.received_at), col(Sighting.id))
+        .order_by(*_PUBLICATION_ORDER)
     )
-    return [(sighting, match) for sighting, match in session.exec(statement)]
+
+
+def sightings_of(session: Session, leak_id: UUID) -> list[tuple[Sighting, SightingMatch]]:
+    """Every sighting of a leak, in publication order."""
+    return [(sighting, match) for sighting, match in session.exec(_sightings(leak_id))]
+
+
+def sightings_page(
+    session: Session, leak_id: UUID, *, position: SightingPosition | None, limit: int
+) -> list[tuple[Sighting, SightingMatch]]:
+    """Up to `limit` sightings of a leak after `position`, in publication order: one range of
+    the leak-order index, however many sightings the leak has."""
+    statement = _sightings(leak_id)
+    if position is not None:
+        statement = statement.where(after_keys(_PUBLICATION_ORDER, position, descending=False))
+    return [(s, m) for s, m in session.exec(statement.limit(limit))]
 
 
 def add_event(session: Session, event: LeakEvent) -> None:
