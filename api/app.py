@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from api import observability, problems
+from api import metrics_listener, observability, problems
 from api.limits import BodySizeLimit
 from api.routes import (
     assets,
@@ -33,7 +33,7 @@ TAGS = [
     {"name": "marketing", "description": "Registering embargoed assets and moving embargoes."},
     {"name": "crawler", "description": "Posting images found online."},
     {"name": "security", "description": "Working leak reports."},
-    {"name": "ops", "description": "Liveness and readiness; no key needed."},
+    {"name": "ops", "description": "Liveness and readiness (no key); metrics (admin)."},
 ]
 
 
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(runtime_service.start, runtime)
+        if settings.metrics_address is not None:
+            runtime.background.append(metrics_listener.start(runtime, *settings.metrics_address))
         if settings.run_outbox_worker:
             outbox.start_background(runtime)
         try:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.imaging import ImageLimits
@@ -67,7 +67,19 @@ class Settings(BaseSettings):
     rate_limit_security: int = Field(default=6_000, ge=0)
     rate_limit_admin: int = Field(default=6_000, ge=0)
 
+    # Also serve /metrics without a key on this HOST:PORT (empty: off). On the API's port metrics
+    # need an admin key, since counters such as leaks opened would tell a crawler what matched;
+    # this listener is for a scraper on a private network, never a public address.
+    metrics_listen: str = ""
+
     log_level: str = "INFO"
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            _split_host_port(value)
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
@@ -83,5 +95,18 @@ class Settings(BaseSettings):
         return self.blob_dir
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return _split_host_port(self.metrics_listen) if self.metrics_listen else None
+
+    @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.max_upload_bytes, self.max_image_pixels)
+
+
+def _split_host_port(value: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[v6-address]:PORT` too."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, such as 127.0.0.1:9464; got {value!r}")
+    return host, int(port)

@@ -228,7 +228,7 @@ MATRIX = [
     RouteCase("GET", "/v1/webhooks/{webhook_id}/deliveries", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/healthz", None, 200, _get),
     RouteCase("GET", "/readyz", None, 200, _get),
-    RouteCase("GET", "/metrics", None, 200, _get),
+    RouteCase("GET", "/metrics", ADMIN_ONLY, 200, _get),
 ]
 
 
