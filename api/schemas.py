@@ -63,7 +63,6 @@ class KeyOut(_FromRow):
     id: UUID
     name: str
     role: Role
-    prefix: str = Field(description="The first characters of the key, to tell keys apart.")
     created_at: datetime
     revoked_at: datetime | None
 

@@ -152,7 +152,7 @@ def keys_list() -> None:
     with runtime.sessions() as session:
         for row in keys.list_keys(session):
             state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
-            typer.echo(f"{row.id}  {row.role:<9}  {row.prefix}…  {state:<10}  {row.name}")
+            typer.echo(f"{row.id}  {row.role:<9}  {state:<10}  {row.name}")
 
 
 @keys_app.command("revoke")
