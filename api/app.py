@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import metrics_listener, observability, problems
 from api.limits import BodySizeLimit
@@ -66,6 +67,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
+    )
+    # The client's address (audit trail, dashboard) and scheme (secure cookies) from
+    # X-Forwarded-For and -Proto, only when the peer is a trusted proxy: anyone can send them.
+    # Here rather than in uvicorn, whose default trusts every local peer (cli/main.py).
+    app.add_middleware(
+        ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
     )
     # Added last, so outermost: it counts and times what the other middleware answer too.
     app.add_middleware(observability.RequestObservation)

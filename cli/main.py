@@ -107,6 +107,10 @@ def serve(
         port=port,
         workers=workers,
         http=HTTP_PROTOCOL,
+        # uvicorn would believe X-Forwarded-For from any local peer, so that any client on the
+        # host could write the audit trail's addresses; the app takes the header only from
+        # LEAKSENTINEL_TRUSTED_PROXIES (api/app.py).
+        proxy_headers=False,
         log_config=None,
         access_log=False,
     )

@@ -1,9 +1,11 @@
 """Runtime settings, read from `LEAKSENTINEL_*` environment variables."""
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.imaging import ImageLimits
 
@@ -72,7 +74,18 @@ class Settings(BaseSettings):
     # this listener is for a scraper on a private network, never a public address.
     metrics_listen: str = ""
 
+    # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated); empty:
+    # nobody's, and the audit trail records the peer's address. Any client can send the header.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("metrics_listen")
     @classmethod
