@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        max_other_bytes=settings.max_json_body_bytes,
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
     )
     # The client's address (audit trail, dashboard) and scheme (secure cookies) from

@@ -9,6 +9,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.imaging import ImageLimits
 
+# The most LEAKSENTINEL_MAX_BATCH_ITEMS may be: the request schemas bound their lists by it, so a
+# list longer than any configuration accepts is refused before one of its items is looked at.
+MAX_BATCH_ITEMS = 1000
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEAKSENTINEL_", extra="ignore")
@@ -22,8 +26,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     # POST /v1/sightings/batch and /fingerprints: items per request, and bytes per batch upload.
-    max_batch_items: int = Field(default=256, gt=0)
+    max_batch_items: int = Field(default=256, gt=0, le=MAX_BATCH_ITEMS)
     max_batch_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    # Any body that is not a multipart upload (JSON, forms): refused past this many bytes before
+    # any of it is parsed, since parsing runs on the event loop (api/limits.py).
+    max_json_body_bytes: int = Field(default=1024 * 1024, gt=0, le=16 * 1024 * 1024)
     # Worker processes that decode and fingerprint uploads, for each serving process; 0 means one
     # per CPU core. Each decode runs in one of them (service/decoding.py), so a decoder that
     # hangs, crashes or runs away with memory costs that one upload, never the service.
