@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import observability, problems
+from api import metrics_listener, observability, problems
 from api.limits import BodySizeLimit
 from api.routes import (
     assets,
@@ -33,7 +34,7 @@ TAGS = [
     {"name": "marketing", "description": "Registering embargoed assets and moving embargoes."},
     {"name": "crawler", "description": "Posting images found online."},
     {"name": "security", "description": "Working leak reports."},
-    {"name": "ops", "description": "Liveness and readiness; no key needed."},
+    {"name": "ops", "description": "Liveness and readiness (no key); metrics (admin)."},
 ]
 
 
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(runtime_service.start, runtime)
+        if settings.metrics_address is not None:
+            runtime.background.append(metrics_listener.start(runtime, *settings.metrics_address))
         if settings.run_outbox_worker:
             outbox.start_background(runtime)
         try:
@@ -63,7 +66,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        max_other_bytes=settings.max_json_body_bytes,
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
+    )
+    # The client's address (audit trail, dashboard) and scheme (secure cookies) from
+    # X-Forwarded-For and -Proto, only when the peer is a trusted proxy: anyone can send them.
+    # Here rather than in uvicorn, whose default trusts every local peer (cli/main.py).
+    app.add_middleware(
+        ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
     )
     # Added last, so outermost: it counts and times what the other middleware answer too.
     app.add_middleware(observability.RequestObservation)

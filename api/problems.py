@@ -24,6 +24,13 @@ PROBLEM_JSON = "application/problem+json"
 # its next checkout, so the service itself needs no restart).
 DATABASE_RETRY_AFTER_SECONDS = 5
 
+# A problem names at most this many invalid fields (and how many there were), each briefly, so
+# its size stays a few KB whatever the body held.
+MAX_ERRORS = 20
+MAX_LOC_PARTS = 8
+MAX_LOC_PART = 40
+MAX_MSG = 200
+
 _IMAGE_STATUS = {
     "too_large": 413,
     "too_many_pixels": 413,
@@ -106,16 +113,32 @@ async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
     return problem(403, "forbidden", str(exc))
 
 
+def _short(value: object, limit: int) -> object:
+    # A member name or message can be as long as the body that carried it.
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value
+
+
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    found = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
+    every = exc.errors()
+    # A list of a thousand bad items would otherwise answer with a thousand errors.
+    found: list[dict[str, Any]] = [
+        {
+            "loc": [_short(part, MAX_LOC_PART) for part in e.get("loc", ())][:MAX_LOC_PARTS],
+            "msg": _short(e.get("msg", ""), MAX_MSG),
+            "type": _short(e.get("type", ""), MAX_MSG),
+        }
+        for e in every[:MAX_ERRORS]
     ]
-    if any(e["type"] == "json_invalid" for e in found):
-        return problem(400, "malformed-json", "the request body is not valid JSON", errors=found)
+    count = len(every)
+    if any(e.get("type") == "json_invalid" for e in every):
+        detail = "the request body is not valid JSON"
+        return problem(400, "malformed-json", detail, errors=found, error_count=count)
     summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in found[:5])
-    return problem(422, "validation-failed", summary or "the request is invalid", errors=found)
+    detail = summary or "the request is invalid"
+    return problem(422, "validation-failed", detail, errors=found, error_count=count)
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from api.problems import item_problem
 from service.actors import Role
+from service.assets import MAX_FINGERPRINTS, MAX_TAGS
+from service.intake import MAX_PRINTS_PER_ITEM
 from service.receipts import BatchResult, Receipt
+from service.settings import MAX_BATCH_ITEMS
 from service.sightings import HashOnlySubmission, SightingSource
 
 T = TypeVar("T")
@@ -34,8 +37,9 @@ class Problem(BaseModel):
     # Plain objects, not a nested model: the schema is inlined below, where a `$defs` reference
     # would resolve against the whole OpenAPI document and break.
     errors: list[dict[str, Any]] | None = Field(
-        default=None, description="Each invalid field: `loc`, `msg`, `type`."
+        default=None, description="Invalid fields (the first 20): `loc`, `msg`, `type`."
     )
+    error_count: int | None = Field(default=None, description="How many fields are invalid.")
 
 
 # Every client error is a problem document, whatever the route: documented once per router as a
@@ -63,7 +67,6 @@ class KeyOut(_FromRow):
     id: UUID
     name: str
     role: Role
-    prefix: str = Field(description="The first characters of the key, to tell keys apart.")
     created_at: datetime
     revoked_at: datetime | None
 
@@ -89,7 +92,7 @@ class AssetOut(_FromRow):
 
 
 class FingerprintIn(BaseModel):
-    algorithm: str = Field(examples=["pdq", "phash"])
+    algorithm: str = Field(max_length=40, examples=["pdq", "phash"])
     variant: str = Field(default="original", max_length=40)
     hex: str = Field(max_length=512)
 
@@ -98,9 +101,9 @@ class AssetFromFingerprints(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     product: str = Field(min_length=1, max_length=200)
     embargo_until: AwareDatetime
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     notes: str | None = Field(default=None, max_length=10_000)
-    fingerprints: list[FingerprintIn] = Field(min_length=1, max_length=1000)
+    fingerprints: list[FingerprintIn] = Field(min_length=1, max_length=MAX_FINGERPRINTS)
 
 
 class AssetPatch(BaseModel):
@@ -159,7 +162,7 @@ class HashOnlyItem(BaseModel):
     account: str | None = Field(default=None, description="Publishing account or channel.")
     sha256: str | None = Field(default=None, description="SHA-256 of the image bytes, if known.")
     fingerprints: list[FingerprintIn] = Field(
-        max_length=256,
+        max_length=MAX_PRINTS_PER_ITEM,
         description="As printed by `leaksentinel fingerprint --for sighting IMAGE`.",
     )
 
@@ -170,7 +173,14 @@ class HashOnlyItem(BaseModel):
 
 
 class HashOnlyBatch(BaseModel):
-    items: list[HashOnlyItem] = Field(min_length=1)
+    # The bound is the setting's ceiling: a longer list is refused from its length alone (pydantic
+    # checks a list's length before its items); LEAKSENTINEL_MAX_BATCH_ITEMS, at most this, is
+    # checked next, before any item is.
+    items: list[HashOnlyItem] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="At most LEAKSENTINEL_MAX_BATCH_ITEMS (256 unless configured).",
+    )
 
 
 class LeakPatch(BaseModel):

@@ -108,6 +108,10 @@ def serve(
         port=port,
         workers=workers,
         http=HTTP_PROTOCOL,
+        # uvicorn would believe X-Forwarded-For from any local peer, so that any client on the
+        # host could write the audit trail's addresses; the app takes the header only from
+        # LEAKSENTINEL_TRUSTED_PROXIES (api/app.py).
+        proxy_headers=False,
         log_config=None,
         access_log=False,
     )
@@ -153,7 +157,7 @@ def keys_list() -> None:
     with runtime.sessions() as session:
         for row in keys.list_keys(session):
             state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
-            typer.echo(f"{row.id}  {row.role:<9}  {row.prefix}…  {state:<10}  {row.name}")
+            typer.echo(f"{row.id}  {row.role:<9}  {state:<10}  {row.name}")
 
 
 @keys_app.command("revoke")

@@ -25,6 +25,9 @@ from storage.repositories import assets as assets_repo
 
 ACTIVE = "active"
 RETIRED = "retired"
+# Tags on one asset, and fingerprints registered with one (POST /v1/assets/fingerprints).
+MAX_TAGS = 50
+MAX_FINGERPRINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class AssetChange:
 
 
 def _validated(runtime: Runtime, draft: AssetDraft) -> AssetDraft:
+    if len(draft.tags) > MAX_TAGS:
+        raise InvalidInput(f"an asset may carry at most {MAX_TAGS} tags")
     name = values.text(draft.name, "name", max_length=300)
     product = values.text(draft.product, "product", max_length=200)
     if not name or not product:

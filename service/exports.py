@@ -3,6 +3,7 @@
 import csv
 import io
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -29,6 +30,13 @@ MAX_CSV_ROWS = 50_000
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# The same once the cell's first visible character is folded (NFKC: the full-width and small forms
+# of = + - @ |), with `|` (DDE) and the minus sign: spreadsheets read these as formulas too, past
+# leading blanks, invisible characters and an opening double quote.
+FORMULA_STARTS = frozenset("=+-@|\u2212")
+# Letters that draw nothing (Hangul fillers, blank Braille) but are neither spaces nor format
+# characters, so the category checks below would not skip them.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 CSV_COLUMNS = (
     "id",
@@ -85,7 +93,24 @@ def finish(file: IO[bytes], filename: str, media_type: str) -> Download:
 
 def neutralise(cell: str) -> str:
     """A cell a spreadsheet would run as a formula, made plain text by a leading quote."""
-    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+    if cell.startswith(FORMULA_TRIGGERS) or _first_visible(cell) in FORMULA_STARTS:
+        return "'" + cell
+    return cell
+
+
+def _first_visible(cell: str) -> str:
+    """The cell's first character that is not blank, invisible or a double quote, folded."""
+    for char in cell:
+        folded = unicodedata.normalize("NFKC", char)
+        if (
+            folded.isspace()
+            or folded == '"'
+            or char in INVISIBLE_LETTERS
+            or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        ):
+            continue
+        return folded[:1]
+    return ""
 
 
 def _cell(value: object) -> str:

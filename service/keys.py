@@ -25,7 +25,7 @@ def _new_row(name: str, role: Role, secret: str) -> ApiKey:
     name = values.text(name, "name", max_length=200)
     if not name:
         raise InvalidInput("a key needs a name")
-    return ApiKey(name=name, role=role.value, secret_hash=_digest(secret), prefix=secret[:12])
+    return ApiKey(name=name, role=role.value, secret_hash=_digest(secret))
 
 
 def create_key(session: Session, actor: Actor, name: str, role: Role) -> tuple[ApiKey, str]:

@@ -1,13 +1,19 @@
 """Runtime settings, read from `LEAKSENTINEL_*` environment variables."""
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.detection.decode import ImageLimits
 from service.detection.matching import MatchPolicy
 from service.paging import DEFAULT_LIMIT, MAX_LIMIT
+
+# The most LEAKSENTINEL_MAX_BATCH_ITEMS may be: the request schemas bound their lists by it, so a
+# list longer than any configuration accepts is refused before one of its items is looked at.
+MAX_BATCH_ITEMS = 1000
 
 
 class Settings(BaseSettings):
@@ -22,8 +28,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     # POST /v1/sightings/batch and /fingerprints: items per request, and bytes per batch upload.
-    max_batch_items: int = Field(default=256, gt=0)
+    max_batch_items: int = Field(default=256, gt=0, le=MAX_BATCH_ITEMS)
     max_batch_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    # Any body that is not a multipart upload (JSON, forms): refused past this many bytes before
+    # any of it is parsed, since parsing runs on the event loop (api/limits.py).
+    max_json_body_bytes: int = Field(default=1024 * 1024, gt=0, le=16 * 1024 * 1024)
     # Worker processes that decode and fingerprint uploads, for each serving process; 0 means one
     # per CPU core. Each decode runs in one of them (service/decoding.py), so a decoder that
     # hangs, crashes or runs away with memory costs that one upload, never the service.
@@ -73,7 +82,30 @@ class Settings(BaseSettings):
     # grow without end is read a page at a time, never whole.
     leak_sightings_page_size: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
+    # Also serve /metrics without a key on this HOST:PORT (empty: off). On the API's port metrics
+    # need an admin key, since counters such as leaks opened would tell a crawler what matched;
+    # this listener is for a scraper on a private network, never a public address.
+    metrics_listen: str = ""
+
+    # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated); empty:
+    # nobody's, and the audit trail records the peer's address. Any client can send the header.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            _split_host_port(value)
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> "Settings":
@@ -89,9 +121,22 @@ class Settings(BaseSettings):
         return self.blob_dir
 
     @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return _split_host_port(self.metrics_listen) if self.metrics_listen else None
+
+    @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.max_upload_bytes, self.max_image_pixels)
 
     @property
     def match_policy(self) -> MatchPolicy:
         return MatchPolicy({"pdq": self.pdq_max_distance, "phash": self.phash_max_distance})
+
+
+def _split_host_port(value: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[v6-address]:PORT` too."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, such as 127.0.0.1:9464; got {value!r}")
+    return host, int(port)

@@ -2,12 +2,18 @@
 `GET /v1/audit` for admin keys only, filtered and paged newest first."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from service.settings import Settings
 from tests.api_client import Api, auth
 from tests.images import jpeg
+from tests.server import running
 
 
 def audit_call(api: Api, key: str | None = None, **params: Any) -> httpx.Response:
@@ -126,3 +132,49 @@ def test_bad_filters_and_cursors_are_refused(api: Api) -> None:
     assert audit_call(api, since="2030-01-01T00:00:00").status_code == 422  # no offset
     assert audit_call(api, actor_key_id="nobody").status_code == 422
     assert audit_call(api, action="x" * 65).status_code == 422
+
+
+def _origin_of_a_key_created(
+    client: TestClient | httpx.Client, admin_key: str, forwarded_for: str
+) -> str:
+    created = client.post(
+        "/v1/keys",
+        json={"name": "made-behind-a-header", "role": "crawler"},
+        headers={**auth(admin_key), "X-Forwarded-For": forwarded_for},
+    )
+    assert created.status_code == 201, created.text
+    trail = client.get("/v1/audit", params={"action": "key.create"}, headers=auth(admin_key))
+    [event] = [e for e in trail.json()["items"] if e["target_id"] == created.json()["id"]]
+    return str(event["remote_addr"])
+
+
+@pytest.mark.parametrize(
+    ("trusted", "origin"),
+    [
+        ((), "127.0.0.1"),  # nobody trusted: the peer, whatever the header says
+        (("10.0.0.0/8",), "127.0.0.1"),  # the peer is no trusted proxy
+        (("127.0.0.1", "10.0.0.0/8"), "203.0.113.7"),  # the nearest hop no trusted proxy wrote
+    ],
+)
+def test_forged_forwarded_for_does_not_write_the_audit_trail(
+    settings: Settings, bootstrap_key: str, trusted: tuple[str, ...], origin: str
+) -> None:
+    configured = Settings.model_validate({**settings.model_dump(), "trusted_proxies": trusted})
+    app = create_app(configured)
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        # The client forges 6.6.6.6; a trusted proxy at 10.1.2.3 appended the peer it saw.
+        found = _origin_of_a_key_created(client, bootstrap_key, "6.6.6.6, 203.0.113.7, 10.1.2.3")
+    assert found == origin
+
+
+@pytest.mark.slow
+def test_forged_forwarded_for_is_not_believed_by_the_server(
+    server_env: dict[str, str], tmp_path: Path, bootstrap_key: str
+) -> None:
+    # uvicorn by itself believes the header from any local peer.
+    with (
+        running(server_env, tmp_path / "server.log") as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
+        found = _origin_of_a_key_created(client, bootstrap_key, "6.6.6.6")
+    assert found == "127.0.0.1"

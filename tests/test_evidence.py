@@ -384,6 +384,46 @@ def test_csv_has_a_header_and_one_row_per_leak_with_formulas_neutralised(
     assert rows[0]["sightings_count"] == "1" and rows[0]["status"] == "open"
 
 
+# Formula starts that pass a check of the first character alone.
+DISGUISED_FORMULAS = [
+    '\uff1dHYPERLINK("https://evil.example/")',  # full-width =
+    "\uff0b1+1",  # full-width +
+    "\uff0d1+1",  # full-width -
+    "\uff20SUM(A1)",  # full-width @
+    "\u200b=cmd|' /C calc'!A0",  # a zero-width space before =
+    "\ufeff\u2060+1+1",  # a byte-order mark and a word joiner before +
+    "|cmd /C calc",  # DDE
+    '"=1+1"',  # a quoted start
+    "\u200e\uff5cx",  # a left-to-right mark before a full-width |
+]
+
+
+def test_csv_export_neutralises_disguised_formula_prefixes(api: Api, clock: Clock) -> None:
+    # Each case both as a leak's asset name and as its first source's account.
+    pairs = list(zip(DISGUISED_FORMULAS[::2], [*DISGUISED_FORMULAS[1::2], "@x"], strict=True))
+    for seed, (name, account) in enumerate(pairs, start=1):
+        api.asset(jpeg(seed), name=name)
+        api.sighting(jpeg(seed), page_url=f"https://{seed}.example.com/p", account=account)
+        clock.advance(timedelta(minutes=1))
+
+    rows = csv_rows(api)
+
+    assert len(rows) == len(pairs)
+    cells = [cell for r in rows for cell in (r["asset_name"], r["first_account"])]
+    assert sorted(cells) == sorted("'" + case for case in [*DISGUISED_FORMULAS, "@x"])
+
+
+def test_csv_neutralises_formulas_behind_blanks() -> None:
+    # Sent values are stripped of blanks before they are stored; a cell is checked as if not.
+    for cell in (" =1+1", "\u3000+1", "\n@x", "\u00a0-1"):
+        assert exports.neutralise(cell) == "'" + cell
+
+
+def test_csv_leaves_ordinary_cells_alone() -> None:
+    for cell in ("Prototype a=b", "2027-01-01T00:00:00+00:00", "https://x.example/a|b", "SU7"):
+        assert exports.neutralise(cell) == cell
+
+
 def test_csv_takes_the_list_filters_and_every_page(
     api: Api, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

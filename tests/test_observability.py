@@ -21,7 +21,7 @@ from storage.db import transaction
 from storage.repositories import index_state
 from tests.api_client import Api, auth
 from tests.images import encode, jpeg, photo
-from tests.server import Server
+from tests.server import Server, free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -35,8 +35,16 @@ METRIC_NAMES = {
 }
 
 
-def scrape(client: TestClient | httpx.Client | str) -> Samples:
-    response = httpx.get(f"{client}/metrics") if isinstance(client, str) else client.get("/metrics")
+def scrape(client: TestClient | str, admin_key: str) -> Samples:
+    """The metrics as an admin key reads them on the API's port."""
+    if isinstance(client, str):
+        response = httpx.get(f"{client}/metrics", headers=auth(admin_key))
+    else:
+        response = client.get("/metrics", headers=auth(admin_key))
+    return parse(response)
+
+
+def parse(response: httpx.Response) -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
@@ -57,7 +65,7 @@ def requests(samples: Samples, route: str, method: str, status: int) -> float:
 
 
 def test_metrics_count_requests_sightings_leaks_and_rejections(api: Api) -> None:
-    before = scrape(api.client)
+    before = scrape(api.client, api.admin)
     asset = api.asset(jpeg(1))
     api.sighting(jpeg(1))
     again = api.post_sighting(jpeg(1))  # the same bytes from the same page: not stored again
@@ -67,7 +75,7 @@ def test_metrics_count_requests_sightings_leaks_and_rejections(api: Api) -> None
     reason = rejected.json()["reason"]
     [leak] = api.leaks(asset_id=asset["id"])
     api.leak(leak["id"])
-    after = scrape(api.client)
+    after = scrape(api.client, api.admin)
 
     assert {name for name, _ in after} >= METRIC_NAMES
     delta = {key: after[key] - before.get(key, 0.0) for key in after}
@@ -91,16 +99,51 @@ def test_metrics_count_requests_sightings_leaks_and_rejections(api: Api) -> None
 
 
 def test_unmatched_paths_share_one_label(api: Api) -> None:
-    before = scrape(api.client)
+    before = scrape(api.client, api.admin)
     for n in range(3):
         assert api.client.get(f"/no/such/path/{n}").status_code == 404
-    after = scrape(api.client)
+    after = scrape(api.client, api.admin)
     assert requests(after, "unmatched", "GET", 404) - requests(before, "unmatched", "GET", 404) == 3
     assert not any("/no/such" in str(labels) for _, labels in after)
 
 
-def test_metrics_need_no_key(client: TestClient) -> None:
-    assert client.get("/metrics").status_code == 200
+@pytest.mark.parametrize("role", ["crawler", "marketing", "security"])
+def test_crawler_key_cannot_read_metrics(api: Api, role: str) -> None:
+    # A crawler reading leaksentinel_leaks_opened_total before and after a post would learn
+    # whether its picture matched a confidential asset.
+    response = api.client.get("/metrics", headers=auth(getattr(api, role)))
+    assert response.status_code == 403, response.text
+    assert "leaksentinel_" not in response.text
+
+
+def test_keyless_caller_cannot_read_metrics_or_asset_counts(api: Api) -> None:
+    def keyless() -> list[tuple[int, bytes]]:
+        answers = [api.client.get(path) for path in ("/healthz", "/readyz", "/metrics")]
+        return [(a.status_code, a.content) for a in answers]
+
+    before = keyless()
+    assert before[2][0] == 401 and b"leaksentinel_" not in before[2][1]
+    api.asset(jpeg(1))
+    api.sighting(jpeg(1))
+    api.sighting(jpeg(2), page_url="https://other.example.com/unrelated")
+    assert len(api.leaks()) == 1
+    # The same bytes after assets were registered and a picture matched: nothing counts them.
+    assert keyless() == before
+
+
+def test_metrics_listener_serves_without_a_key_off_the_api_port(settings: Settings) -> None:
+    port = free_port()
+    listening = settings.model_copy(update={"metrics_listen": f"127.0.0.1:{port}"})
+    with TestClient(create_app(listening)) as client:
+        samples = parse(httpx.get(f"http://127.0.0.1:{port}/metrics"))
+        assert {name for name, _ in samples} >= METRIC_NAMES - {
+            "leaksentinel_http_requests_total",
+            "leaksentinel_http_request_duration_seconds_bucket",
+        }
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/keys").status_code == 404
+        assert client.get("/metrics").status_code == 401
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
 def test_sightings_count_only_once_committed(api: Api) -> None:
@@ -117,17 +160,17 @@ def test_sightings_count_only_once_committed(api: Api) -> None:
 
 def test_index_lag_grows_while_another_process_changed_the_assets(api: Api) -> None:
     runtime: Runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
-    assert value(scrape(api.client), "leaksentinel_index_generation_lag_seconds") == 0
+    assert value(scrape(api.client, api.admin), "leaksentinel_index_generation_lag_seconds") == 0
     # Another process registered an asset: the generation moved, this index has not.
     with transaction(runtime.sessions) as session:
         index_state.bump(session)
     assert runtime.index_current_at is not None
     runtime.index_current_at -= 42  # as if that check was 42 s ago
-    lag = value(scrape(api.client), "leaksentinel_index_generation_lag_seconds")
+    lag = value(scrape(api.client, api.admin), "leaksentinel_index_generation_lag_seconds")
     assert 42 <= lag < 60
     with runtime.sessions() as session:
         ensure_current_index(runtime, session)  # what every sighting does before matching
-    assert value(scrape(api.client), "leaksentinel_index_generation_lag_seconds") == 0
+    assert value(scrape(api.client, api.admin), "leaksentinel_index_generation_lag_seconds") == 0
 
 
 # ---- request ids and logs ------------------------------------------------------------------------
@@ -247,13 +290,26 @@ def test_metrics_add_up_every_worker_process(server_env: dict[str, str], tmp_pat
     server = Server(server_env, tmp_path / "server.log", workers=2)
     server.start()
     try:
-        before = requests(scrape(server.base_url), "/healthz", "GET", 200)
+        before = requests(
+            scrape(server.base_url, server_env["LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY"]),
+            "/healthz",
+            "GET",
+            200,
+        )
         for _ in range(40):
             # A new connection each time, so the workers share the requests between them.
             assert httpx.get(f"{server.base_url}/healthz").status_code == 200
         for _ in range(5):
             # Whichever worker answers the scrape, it reports the sum over both.
-            assert requests(scrape(server.base_url), "/healthz", "GET", 200) == before + 40
+            assert (
+                requests(
+                    scrape(server.base_url, server_env["LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY"]),
+                    "/healthz",
+                    "GET",
+                    200,
+                )
+                == before + 40
+            )
         assert len(list((tmp_path / "data" / "prometheus").glob("counter_*.db"))) >= 1
     finally:
         server.stop()

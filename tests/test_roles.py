@@ -229,7 +229,7 @@ MATRIX = [
     RouteCase("GET", "/v1/webhooks/{webhook_id}/deliveries", LEAK_WORKERS, 200, _get),
     RouteCase("GET", "/healthz", None, 200, _get),
     RouteCase("GET", "/readyz", None, 200, _get),
-    RouteCase("GET", "/metrics", None, 200, _get),
+    RouteCase("GET", "/metrics", ADMIN_ONLY, 200, _get),
 ]
 
 
@@ -343,3 +343,20 @@ def test_matrix_covers_every_route_of_the_app(client: TestClient) -> None:
     in_matrix = {route.name for route in MATRIX}
     assert registered - in_matrix == set(), "routes without a row in the role matrix"
     assert in_matrix - registered == set(), "matrix rows for routes the app does not have"
+
+
+def test_key_list_reveals_no_part_of_any_secret(api: Api, bootstrap_key: str) -> None:
+    # The bootstrap admin key's first 12 characters were listed: a chosen secret of 24 characters
+    # then had half of it in every admin's listing (and CLI output).
+    # The random part of each: the fixed starts (`lsk_`, the fixture's `lsk_bootstrap_`) are no secret.
+    random_parts = [
+        bootstrap_key.removeprefix("lsk_bootstrap_"),
+        api.crawler.removeprefix("lsk_"),
+        api.security.removeprefix("lsk_"),
+    ]
+    listing = api.client.get("/v1/keys", headers=auth(api.admin))
+    assert listing.status_code == 200, listing.text
+    assert len(listing.json()["items"]) == 3
+    for part in random_parts:
+        for start in range(len(part) - 5):
+            assert part[start : start + 6] not in listing.text, "a part of a key's secret is listed"

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 from api.deps import AssetReader, MarketingActor, RuntimeDep, SessionDep
 from api.schemas import PROBLEM_RESPONSES, AssetFromFingerprints, AssetOut, AssetPatch, Page
 from service import assets
+from service.assets import MAX_TAGS
 from service.detection.hashes import Fingerprint
 
 router = APIRouter(prefix="/v1/assets", tags=["marketing"], responses=PROBLEM_RESPONSES)
@@ -23,7 +24,7 @@ def register_asset(
     actor: MarketingActor,
     runtime: RuntimeDep,
     session: SessionDep,
-    tags: Annotated[list[str] | None, Form()] = None,
+    tags: Annotated[list[str] | None, Form(max_length=MAX_TAGS)] = None,
     notes: Annotated[str | None, Form(max_length=10_000)] = None,
 ) -> AssetOut:
     draft = assets.AssetDraft(name, product, embargo_until, tags or (), notes)

@@ -1,11 +1,11 @@
-"""/healthz, /readyz and /metrics: liveness, readiness and Prometheus metrics, with no key."""
+"""/healthz and /readyz (liveness, readiness: no key) and /metrics (Prometheus text: admin)."""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import RuntimeDep
-from api.schemas import Health, Readiness
+from api.deps import AdminActor, RuntimeDep
+from api.schemas import PROBLEM_RESPONSES, Health, Readiness
 from service import metrics
 from service import runtime as runtime_service
 
@@ -27,7 +27,12 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."},
+        **PROBLEM_RESPONSES,
+    },
 )
-def prometheus_metrics(runtime: RuntimeDep) -> Response:
+def prometheus_metrics(_: AdminActor, runtime: RuntimeDep) -> Response:
+    # Admin only: counters such as leaks opened move when a crawler's picture matched.
+    # A keyless scraper gets its own listener (LEAKSENTINEL_METRICS_LISTEN, api/metrics_listener.py).
     return Response(metrics.exposition(runtime), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 
 from api import uploads
 from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
+from api.limits import MAX_JSON_VALUES, json_values_bound
 from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
 from service import sightings
 from service.errors import InvalidInput
@@ -88,7 +89,13 @@ def submit_fingerprints(
 
 
 def _json(text: str) -> object:
+    # Bounded before parsing, as a JSON body is (api/limits.py): the manifest is parsed in the
+    # threadpool, but holding the interpreter all the same.
+    if json_values_bound(text) > MAX_JSON_VALUES:
+        raise InvalidInput(f"the manifest may hold at most {MAX_JSON_VALUES} values")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the manifest is not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the manifest is nested too deeply") from exc
