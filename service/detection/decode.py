@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.detection.errors import ImageRejected
@@ -57,8 +58,32 @@ def _check_size(size: int, limits: ImageLimits) -> None:
         )
 
 
+# Modes whose samples are wider than a byte. Pillow's own conversion to "L" clips them at 255, so
+# a 16-bit greyscale PNG (values up to 65535) would become a white picture.
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _narrowed(image: Image.Image) -> Image.Image:
+    """A wide-sample image as 8-bit grey with its tones kept: 16-bit containers scaled by 1/257
+    (65535 -> 255); 32-bit integers and floats by their own range (floats in 0-1 by 255)."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode.startswith("I;16"):
+        values /= 257
+    else:
+        top = float(values.max(initial=0.0))
+        if image.mode == "F" and top <= 1.0:
+            values *= 255
+        elif top > 65535:
+            values *= 255 / top
+        elif top > 255:
+            values /= 257
+    return Image.fromarray(np.clip(values.round(), 0, 255).astype(np.uint8), "L")
+
+
 def on_white(image: Image.Image, mode: str) -> Image.Image:
     """`image` in `mode`, with transparency composited onto white as a browser would show it."""
+    if image.mode in WIDE_MODES:
+        return _narrowed(image).convert(mode)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
