@@ -126,10 +126,10 @@ def test_asset_registration_decodes_in_the_workers_too(hostile_api: Api) -> None
 
 
 def test_rejections_by_failed_decoders_are_counted_by_reason(hostile_api: Api) -> None:
-    before = scrape(hostile_api.client)
+    before = scrape(hostile_api.client, hostile_api.admin)
     for cue in (hostile.HANG, hostile.EXIT, hostile.HOG):
         assert hostile_api.post_sighting(cue).status_code == 422
-    after = scrape(hostile_api.client)
+    after = scrape(hostile_api.client, hostile_api.admin)
 
     name = "leaksentinel_decode_rejections_total"
     for reason in ("decode_timeout", "decoder_crashed", "decode_memory"):
