@@ -68,6 +68,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         max_other_bytes=settings.max_json_body_bytes,
         per_path={"/v1/sightings/batch": settings.max_batch_bytes},
+        # Local features are long base64 strings (up to 48 KB an image): many bytes, few values.
+        json_per_path={
+            "/v1/sightings/fingerprints": settings.max_fingerprints_body_bytes,
+            "/v1/assets/fingerprints": settings.max_fingerprints_body_bytes,
+        },
     )
     # The client's address (audit trail, dashboard) and scheme (secure cookies) from
     # X-Forwarded-For and -Proto, only when the peer is a trusted proxy: anyone can send them.

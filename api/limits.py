@@ -47,8 +47,9 @@ def _is_json(content_type: bytes | None) -> bool:
 class BodySizeLimit:
     """Refuses a declared Content-Length over the cap before reading a byte, and stops reading
     an undeclared (chunked) body as soon as it passes the cap. Multipart uploads get `max_bytes`
-    (or their path's own cap); any other body `max_other_bytes`, and a JSON one is read whole
-    (it is that small) and refused when it could hold more than MAX_JSON_VALUES values."""
+    (or their path's own cap); any other body `max_other_bytes` (or its path's own cap in
+    `json_per_path`), and a JSON one is read whole and refused when it could hold more than
+    MAX_JSON_VALUES values: what parsing costs, however many bytes the path admits."""
 
     def __init__(
         self,
@@ -56,11 +57,13 @@ class BodySizeLimit:
         max_bytes: int,
         max_other_bytes: int,
         per_path: dict[str, int] | None = None,
+        json_per_path: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_other_bytes = max_other_bytes
         self.per_path = per_path or {}
+        self.json_per_path = json_per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +73,7 @@ class BodySizeLimit:
         if content_type == b"multipart/form-data":
             limit = self.per_path.get(scope["path"], self.max_bytes)
         else:
-            limit = self.max_other_bytes
+            limit = self.json_per_path.get(scope["path"], self.max_other_bytes)
         has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":

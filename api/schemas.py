@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from api.problems import item_problem
 from service.actors import Role
 from service.assets import MAX_FINGERPRINTS, MAX_TAGS
-from service.intake import MAX_PRINTS_PER_ITEM
+from service.intake import MAX_LOCAL_FEATURES_TEXT, MAX_PRINTS_PER_ITEM
 from service.receipts import BatchResult, Receipt
 from service.settings import MAX_BATCH_ITEMS
 from service.sightings import HashOnlySubmission, SightingSource
@@ -103,7 +103,13 @@ class AssetFromFingerprints(BaseModel):
     embargo_until: AwareDatetime
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     notes: str | None = Field(default=None, max_length=10_000)
-    fingerprints: list[FingerprintIn] = Field(min_length=1, max_length=MAX_FINGERPRINTS)
+    fingerprints: list[FingerprintIn] = Field(default_factory=list, max_length=MAX_FINGERPRINTS)
+    local_features: str | None = Field(
+        default=None,
+        max_length=MAX_LOCAL_FEATURES_TEXT,
+        description="As printed by `leaksentinel fingerprint IMAGE`: the versioned local "
+        "features (`orb1:...`) that find crops, rotations and photos of a screen.",
+    )
 
 
 class AssetPatch(BaseModel):
@@ -165,11 +171,16 @@ class HashOnlyItem(BaseModel):
         max_length=MAX_PRINTS_PER_ITEM,
         description="As printed by `leaksentinel fingerprint --for sighting IMAGE`.",
     )
+    local_features: str | None = Field(
+        default=None,
+        max_length=MAX_LOCAL_FEATURES_TEXT,
+        description="As printed by `leaksentinel fingerprint --for sighting IMAGE`.",
+    )
 
     def submission(self) -> HashOnlySubmission:
         source = SightingSource(self.page_url, self.image_url, self.account, self.found_at)
         prints = [(f.algorithm, f.variant, f.hex) for f in self.fingerprints]
-        return HashOnlySubmission(source, prints, self.sha256)
+        return HashOnlySubmission(source, prints, self.sha256, self.local_features)
 
 
 class HashOnlyBatch(BaseModel):

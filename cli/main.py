@@ -185,7 +185,8 @@ def fingerprint(
         typer.Option(
             "--for",
             help="asset: the variants to register with POST /v1/assets/fingerprints. "
-            "sighting: an item for POST /v1/sightings/fingerprints (add page_url).",
+            "sighting: an item for POST /v1/sightings/fingerprints (add page_url). "
+            "Both include the local features, in their versioned text form.",
         ),
     ] = PrintsFor.ASSET,
 ) -> None:
@@ -195,19 +196,28 @@ def fingerprint(
         limits = Settings().image_limits
         if for_ is PrintsFor.SIGHTING:
             local = sightings.fingerprint_locally(data, limits)
+            features = local.prints.local
             result: dict[str, object] = {
                 "sha256": local.sha256,
                 "low_information": local.prints.low_information,
                 "fingerprints": _prints_json(local.prints.fingerprints),
+                "local_features": features.to_text()
+                if features is not None and len(features)
+                else None,
             }
         else:
             decoded = decode(data, limits)
+            prints = hashes.fingerprint_asset(decoded.pixels)
+            found = [f for p in prints if (f := hashes.local_features_of(p)) is not None]
             result = {
                 "sha256": decoded.sha256,
                 "media_type": decoded.media_type,
                 "width": decoded.width,
                 "height": decoded.height,
-                "fingerprints": _prints_json(hashes.fingerprint_asset(decoded.pixels)),
+                "fingerprints": _prints_json(
+                    p for p in prints if p.algorithm in hashes.ALGORITHM_BITS
+                ),
+                "local_features": found[0].to_text() if found else None,
             }
     except OSError as exc:
         raise _fail(f"cannot read {image}: {exc.strerror}") from exc

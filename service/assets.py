@@ -10,7 +10,9 @@ from sqlmodel import Session
 
 from service import audit, metrics, values
 from service.actors import Actor
-from service.detection.hashes import Fingerprint
+from service.detection import features
+from service.detection.features import LocalFeatures
+from service.detection.hashes import Fingerprint, local_fingerprint
 from service.errors import (
     AssetNotFound,
     DuplicateAsset,
@@ -136,12 +138,22 @@ def register_from_fingerprints(
     actor: Actor,
     draft: AssetDraft,
     prints: Sequence[Fingerprint],
+    local_features: str | None = None,
 ) -> Asset:
+    """An asset registered by what `leaksentinel fingerprint IMAGE` printed: its hashes and,
+    optionally, its local features in their text form."""
     draft = _validated(runtime, draft)
-    if not prints:
-        raise InvalidFingerprint("at least one fingerprint is needed")
+    if any(p.algorithm == features.ALGORITHM for p in prints):
+        raise InvalidFingerprint("local features go in `local_features`, not among the hashes")
     if len(set(prints)) != len(prints):
         raise InvalidFingerprint("the same fingerprint is listed twice")
+    prints = list(prints)
+    if local_features:
+        local = LocalFeatures.from_text(local_features)
+        if len(local) >= features.MIN_KEYPOINTS:
+            prints.append(local_fingerprint(local))
+    if not prints:
+        raise InvalidFingerprint("at least one fingerprint, or local features, is needed")
     return _store(runtime, session, actor, _new_asset(actor, draft, "fingerprints"), prints)
 
 

@@ -25,6 +25,7 @@ from service.detection.decode import (
     decode,
 )
 from service.detection.decode import read as read_image
+from service.detection.features import LocalFeatures
 from service.detection.hashes import Fingerprint, SightingPrints
 from service.errors import ImageRejected
 from service.settings import Settings
@@ -54,10 +55,12 @@ class Fingerprinted:
     low_information: str | None = None
     # An asset's review thumbnail; None for a found image.
     thumbnail: thumbnails.Thumbnail | None = None
+    # A found image's local features (an asset's travel in `prints`).
+    local: LocalFeatures | None = None
 
     @property
     def sighting_prints(self) -> SightingPrints:
-        return SightingPrints(self.prints, self.low_information)
+        return SightingPrints(self.prints, self.low_information, self.local)
 
 
 # What a worker runs on one file: module-level, so it can be named to another process.
@@ -68,7 +71,7 @@ def fingerprint_found_image(data: bytes, limits: ImageLimits) -> Fingerprinted:
     """A found image as a sighting is searched with."""
     image = decode(data, limits)
     prints = hashes.fingerprint_sighting(image.pixels, image.width, image.height)
-    return _fingerprinted(image, prints.fingerprints, prints.low_information)
+    return _fingerprinted(image, prints.fingerprints, prints.low_information, local=prints.local)
 
 
 def fingerprint_asset_image(data: bytes, limits: ImageLimits) -> Fingerprinted:
@@ -86,6 +89,7 @@ def _fingerprinted(
     prints: tuple[Fingerprint, ...],
     low_information: str | None = None,
     thumbnail: thumbnails.Thumbnail | None = None,
+    local: LocalFeatures | None = None,
 ) -> Fingerprinted:
     return Fingerprinted(
         image.sha256,
@@ -96,6 +100,7 @@ def _fingerprinted(
         prints,
         low_information,
         thumbnail,
+        local,
     )
 
 

@@ -11,7 +11,9 @@ from uuid import UUID
 from service import values
 from service.actors import Actor
 from service.decoding import Fingerprinted, fingerprint_found_image
+from service.detection import features
 from service.detection.decode import ImageData, ImageLimits
+from service.detection.features import LocalFeatures
 from service.detection.hashes import Fingerprint, SightingPrints
 from service.detection.index import MatchIndex
 from service.detection.matching import AssetMatch, MatchPolicy, find_matches_many
@@ -24,6 +26,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 # More regions than fingerprint_sighting ever proposes, with room for a client's own.
 MAX_PRINTS_PER_ITEM = 256
 HEX_DIGITS = frozenset("0123456789abcdef")
+MAX_LOCAL_FEATURES_TEXT = features.MAX_TEXT_LENGTH
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class HashOnlySubmission:
     source: SightingSource
     fingerprints: list[tuple[str, str, str]]  # (algorithm, variant, hex), as sent
     sha256: str | None = None
+    local_features: str | None = None  # their text form (`orb1:...`), as sent
 
 
 @dataclass(slots=True)
@@ -203,8 +207,15 @@ def _checked_hashes(
     prints = tuple(Fingerprint.from_hex(a, v, h) for a, v, h in item.fingerprints)
     if len({(p.algorithm, p.variant) for p in prints}) != len(prints):
         raise InvalidFingerprint("an algorithm and variant pair is listed twice")
+    local = LocalFeatures.from_text(item.local_features) if item.local_features else None
+    if local is not None and len(local) < features.MIN_KEYPOINTS:
+        local = None
     sent = [[p.algorithm, p.variant, p.hex] for p in prints]
-    content_key = item.sha256 or hashlib.sha256(repr(sorted(sent)).encode()).hexdigest()
+    # The features are too long to keep with every sighting; they count towards its identity.
+    identity = repr(sorted(sent))
+    if item.local_features:
+        identity = repr((sorted(sent), item.local_features))
+    content_key = item.sha256 or hashlib.sha256(identity.encode()).hexdigest()
     sighting = new_sighting(actor, item.source, received_at, content_key)
     sighting.sha256 = item.sha256
     sighting.submitted_as = "fingerprints"
@@ -212,10 +223,11 @@ def _checked_hashes(
     searchable = {p.variant for p in prints if p.algorithm == "pdq"} & {
         p.variant for p in prints if p.algorithm == "phash"
     }
-    if not searchable:
-        # Matching needs every algorithm on one region; without that nothing can match.
+    if not searchable and local is None:
+        # Hashes match only with every algorithm on one region; without that, and without
+        # local features, nothing can match.
         sighting.low_information = "unsearchable"
-    return sighting, SightingPrints(prints, sighting.low_information)
+    return sighting, SightingPrints(prints, sighting.low_information, local)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,12 @@ def _published_at(sighting: Seen) -> datetime:
     return sighting.found_at or sighting.received_at
 
 
+def _polygon(match: AssetMatch) -> list[list[float]] | None:
+    if match.region_polygon is None:
+        return None
+    return [[x, y] for x, y in match.region_polygon]
+
+
 def record_matches(
     session: Session, found: Sequence[tuple[Seen, AssetMatch]], *, base_url: str
 ) -> None:
@@ -117,6 +123,7 @@ def record_matches(
                     "region": match.region,
                     "distances": match.distances,
                     "query_pdq": match.query.get("pdq"),
+                    "region_polygon": _polygon(match),
                 }
             )
         report.stage()
@@ -407,6 +414,7 @@ def _sighting_entry(s: Sighting, m: SightingMatch) -> SightingEntry:
         variant=m.variant,
         region=m.region,
         distances=m.distances,
+        region_polygon=m.region_polygon,
     )
 
 

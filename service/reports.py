@@ -60,9 +60,19 @@ class SightingEntry(_Report):
     )
     region: str = Field(
         description="The part of the found image that matched: `original`, or "
-        "`region:left,top,right,bottom` as shares of its width and height."
+        "`region:left,top,right,bottom` as shares of its width and height, or `local` for a "
+        "match by local features."
     )
-    distances: dict[str, int] = Field(description="Hamming distance per algorithm.")
+    distances: dict[str, int] = Field(
+        description="Hamming distance per algorithm; for a match by local features, `inliers` "
+        "(point pairs the homography explains), `votes` and `density_permille`."
+    )
+    region_polygon: list[list[float]] | None = Field(
+        default=None,
+        description="Where the asset lies in the found image, when local features placed it: "
+        "four [x, y] corners as shares of its width and height (0 to 1): where the asset's "
+        "top-left, top-right, bottom-right and bottom-left corners fall, held inside the image.",
+    )
 
 
 class HistoryEntry(_Report):

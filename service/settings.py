@@ -8,7 +8,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.detection.decode import ImageLimits
-from service.detection.matching import MatchPolicy
+from service.detection.features import MIN_KEYPOINTS
+from service.detection.matching import FeatureRule, MatchPolicy
 from service.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 # The most LEAKSENTINEL_MAX_BATCH_ITEMS may be: the request schemas bound their lists by it, so a
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     # Any body that is not a multipart upload (JSON, forms): refused past this many bytes before
     # any of it is parsed, since parsing runs on the event loop (api/limits.py).
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0, le=16 * 1024 * 1024)
+    # The two fingerprint routes' JSON bodies, which carry local features (up to 48 KB an item):
+    # a full hash-only batch of 256 fits. Their value count is capped like any JSON body's.
+    max_fingerprints_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
     # Worker processes that decode and fingerprint uploads, for each serving process; 0 means one
     # per CPU core. Each decode runs in one of them (service/decoding.py), so a decoder that
     # hangs, crashes or runs away with memory costs that one upload, never the service.
@@ -52,6 +56,18 @@ class Settings(BaseSettings):
     # of both (see bench/README.md for the rates and the margin).
     pdq_max_distance: int = Field(default=64, ge=0, le=256)
     phash_max_distance: int = Field(default=18, ge=0, le=64)
+    # Local features (the geometric stage) show an asset when at least feature_min_votes of the
+    # found image's ORB descriptors pass the ratio test onto it (each within
+    # feature_max_distance of 256 bits), and the RANSAC homography over those pairs keeps at least
+    # feature_min_inliers of them and feature_min_density of the asset keypoints it projects into
+    # the found image; the feature_candidates assets with most votes are verified. Measured with
+    # bench/robustness.py (bench/README.md).
+    feature_max_distance: int = Field(default=64, ge=0, le=128)
+    feature_ratio: float = Field(default=0.8, gt=0, le=1)
+    feature_min_votes: int = Field(default=12, ge=4, le=1000)
+    feature_candidates: int = Field(default=8, ge=1, le=100)
+    feature_min_inliers: int = Field(default=15, ge=MIN_KEYPOINTS, le=1000)
+    feature_min_density: float = Field(default=0.04, ge=0, le=1)
 
     # Webhooks: the service's own address, for the link in each alert (empty: a path only);
     # whether `serve` also drains the outbox; whether alerts may go to private addresses.
@@ -130,7 +146,17 @@ class Settings(BaseSettings):
 
     @property
     def match_policy(self) -> MatchPolicy:
-        return MatchPolicy({"pdq": self.pdq_max_distance, "phash": self.phash_max_distance})
+        return MatchPolicy(
+            {"pdq": self.pdq_max_distance, "phash": self.phash_max_distance},
+            FeatureRule(
+                max_distance=self.feature_max_distance,
+                ratio=self.feature_ratio,
+                min_votes=self.feature_min_votes,
+                candidates=self.feature_candidates,
+                min_inliers=self.feature_min_inliers,
+                min_density=self.feature_min_density,
+            ),
+        )
 
 
 def _split_host_port(value: str) -> tuple[str, int]:

@@ -172,7 +172,12 @@ def submit_fingerprints(
 
     content = (
         [
-            {"source": _source_json(i.source), "sha256": i.sha256, "prints": i.fingerprints}
+            {
+                "source": _source_json(i.source),
+                "sha256": i.sha256,
+                "prints": i.fingerprints,
+                **({"local": _digest(i.local_features)} if i.local_features else {}),
+            }
             for i in items
         ]
         if idempotency_key
@@ -407,3 +412,7 @@ def _sha256(data: ImageData) -> str:
         return hashlib.sha256(data).hexdigest()
     with data.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

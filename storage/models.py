@@ -172,6 +172,11 @@ class SightingMatch(SQLModel, table=True):
     distances: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # The PDQ bits of the found image's region that matched: what a dismissal remembers.
     query_pdq: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # Where local features placed the asset in the found image: four [x, y] corners as shares
+    # of its width and height; None for a match by the global hashes alone (migration 0008).
+    region_polygon: list[list[float]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class LeakEvent(SQLModel, table=True):

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
+from service.detection.features import LocalFeatures
 from service.settings import Settings
 from storage.db import make_engine
 from storage.repositories import assets as assets_repo
@@ -95,6 +96,9 @@ def test_cli_fingerprint_is_what_the_server_computes(
         stored = assets_repo.fingerprints_of(session, UUID(registered["id"]))
     engine.dispose()
     assert printed["sha256"] == registered["sha256"]
-    assert [(f.algorithm, f.variant, f.bits.hex()) for f in stored] == [
+    hashes = [f for f in stored if f.algorithm != "orb1"]
+    assert [(f.algorithm, f.variant, f.bits.hex()) for f in hashes] == [
         (f["algorithm"], f["variant"], f["hex"]) for f in printed["fingerprints"]
     ]
+    [local] = [f for f in stored if f.algorithm == "orb1"]
+    assert LocalFeatures.from_bytes(local.bits).to_text() == printed["local_features"]

@@ -760,7 +760,9 @@ def test_million_item_list_is_refused_small_before_it_is_parsed(
     response = send_json(api, target, b'{"' + target[3].encode() + b'": ' + MILLION_ONES + b"}")
 
     body = assert_problem(response, 413)
-    assert body["type"].endswith(":body-too-large")
+    # The fingerprint routes admit more bytes (local features are long strings): there the
+    # count of values refuses it, as unparsed.
+    assert body["type"].endswith((":body-too-large", ":body-too-complex"))
     assert len(response.content) < SMALL_ANSWER_BYTES
     assert stored(api, settings) == before
 

@@ -99,13 +99,23 @@ def test_low_information_images_are_not_searched(image: Image.Image, reason: str
     assert prints.fingerprints == ()
 
 
-def test_text_only_image_is_low_information() -> None:
+def test_text_only_image_is_searched_by_local_features_alone() -> None:
     page = Image.new("L", (800, 600), 255)
     draw = ImageDraw.Draw(page)
     for line in range(14):
         draw.text((30, 20 + 40 * line), "Embargoed until launch. Do not share. " * 2, font_size=22)
     decoded = decode(encode(page, "PNG"), LIMITS)
-    assert fingerprint_sighting(decoded.pixels, 800, 600).low_information == "text-only"
+    prints = fingerprint_sighting(decoded.pixels, 800, 600)
+    assert prints.fingerprints == ()
+    assert prints.low_information is None
+    assert prints.local is not None and len(prints.local) > 100
+
+
+def test_blank_image_is_low_information() -> None:
+    decoded = decode(encode(Image.new("L", (800, 600), 40), "PNG"), LIMITS)
+    prints = fingerprint_sighting(decoded.pixels, 800, 600)
+    assert prints.low_information == "near-uniform"
+    assert prints.fingerprints == ()
 
 
 def test_product_on_white_background_is_not_text() -> None:
@@ -116,7 +126,7 @@ def test_product_on_white_background_is_not_text() -> None:
 
 
 def test_hex_round_trip_keeps_bits() -> None:
-    for fingerprint in _asset(jpeg(4)).values():
+    for fingerprint in (f for f in _asset(jpeg(4)).values() if f.algorithm != "orb1"):
         again = Fingerprint.from_hex(fingerprint.algorithm, fingerprint.variant, fingerprint.hex)
         assert again == fingerprint
         assert again.size == {"pdq": 256, "phash": 64}[fingerprint.algorithm]
@@ -141,7 +151,8 @@ def test_jpeg_is_decoded_at_reduced_scale_in_grey() -> None:
     decoded = decode(jpeg(1, size=(1920, 1080)), LIMITS)
     assert (decoded.width, decoded.height) == (1920, 1080)
     assert decoded.pixels.mode == "L"
-    assert decoded.pixels.size == (240, 135)  # 1/8 scale: the DCT never produced more
+    # 1/4 scale, the strongest that keeps the long side at 384 or more for local features
+    assert decoded.pixels.size == (480, 270)
 
 
 def test_gif_uses_its_first_frame() -> None:
@@ -168,7 +179,7 @@ PINNED = {
         "phash": "dbe1005f2de80ff0",
     },
     "asset.jpg": {
-        "pdq": "9ca591d6ecb21905337b664b6e498cdb98cb330322d0c69d56bd1ce399ef4334",
+        "pdq": "9ca591d6ecb21905337b664b6e498cdb984b331332d0c69d56bd1ce398ef4334",
         "phash": "96967be35e5c0560",
     },
 }

@@ -38,7 +38,9 @@ def register_asset_from_fingerprints(
 ) -> AssetOut:
     draft = assets.AssetDraft(body.name, body.product, body.embargo_until, body.tags, body.notes)
     prints = [Fingerprint.from_hex(f.algorithm, f.variant, f.hex) for f in body.fingerprints]
-    asset = assets.register_from_fingerprints(runtime, session, actor, draft, prints)
+    asset = assets.register_from_fingerprints(
+        runtime, session, actor, draft, prints, body.local_features
+    )
     return AssetOut.model_validate(asset)
 
 

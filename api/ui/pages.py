@@ -300,6 +300,7 @@ def leak_page(
         {
             "sighting": s,
             "region": present.region_box(s.region),
+            "polygon": present.svg_points(s.region_polygon),
             "variant": present.variant_box(s.variant),
             "has_image": thumbnails.found_image_kept(runtime, s.sha256),
         }

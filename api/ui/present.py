@@ -122,6 +122,19 @@ def variant_box(variant: str) -> Box | None:
     return None
 
 
+def svg_points(polygon: Sequence[Sequence[float]] | None) -> str | None:
+    """A matched quadrilateral (corner shares, from local features) as SVG `points` in a 0..100
+    viewBox; None when there is none or it is not four finite corners within the image."""
+    if polygon is None or len(polygon) != 4:
+        return None
+    corners = []
+    for corner in polygon:
+        if len(corner) != 2 or not all(0.0 <= v <= 1.0 for v in corner):
+            return None
+        corners.append(f"{corner[0] * 100:.2f},{corner[1] * 100:.2f}")
+    return " ".join(corners)
+
+
 def svg_rect(box: Box) -> dict[str, str]:
     """SVG attributes in a 0..100 viewBox: drawn over a thumbnail without inline CSS, which the
     pages' Content-Security-Policy forbids."""

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,11 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 # Every fingerprint works on a 64x64 square of the whole image or of a region of it (down to a
-# quarter of each side), so JPEGs are decoded at the smallest DCT scale that keeps the short side
-# at DRAFT_SIDE or more (1/8 for 1080p), and anything larger is cut to WORKING_SIDE.
+# quarter of each side), and local features need corners a few pixels apart, so JPEGs are decoded
+# at the smallest DCT scale that keeps the short side at DRAFT_SIDE or more and the long side at
+# FEATURE_SIDE or more (1/4 for 1080p), and anything larger is cut to WORKING_SIDE.
 DRAFT_SIDE = 128
+FEATURE_SIDE = 384
 WORKING_SIDE = 512
 ORIENTATION = 0x0112  # the EXIF tag a phone sets instead of rotating the pixels
 OUT_OF_MEMORY_DETAIL = "decoding the image needed more memory than one decode may use"
@@ -99,6 +102,15 @@ def read(data: ImageData, limits: ImageLimits) -> bytes:
     return data.read_bytes()
 
 
+def _draft_size(width: int, height: int) -> tuple[int, int]:
+    """The size to ask a JPEG's DCT scaling for: it picks the strongest reduction that stays at
+    or above this size on both sides."""
+    scale = min(
+        1.0, max(FEATURE_SIDE / max(width, height), DRAFT_SIDE / max(1, min(width, height)))
+    )
+    return math.ceil(width * scale), math.ceil(height * scale)
+
+
 def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
     """Decodes `data` or raises ImageRejected; never decodes pixels before the checks pass."""
     _check_size(len(data), limits)
@@ -113,7 +125,7 @@ def decode(data: bytes, limits: ImageLimits) -> DecodedImage:
                     f"{limits.max_pixels} pixels",
                 )
             # Both hashes see only luma, so a JPEG's colour planes are never even decoded.
-            image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+            image.draft("L", _draft_size(width, height))
             # The file is in memory already: handed over in one piece rather than in 64 KiB
             # reads, libjpeg's Huffman decoder (most of the time here) stays on its fast path,
             # which it leaves whenever less than a few KiB of input remain in its buffer.

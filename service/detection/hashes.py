@@ -13,12 +13,16 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.detection import regions
+from service.detection import features, regions
 from service.detection.errors import InvalidFingerprint
+from service.detection.features import LocalFeatures
 
 # Bits per algorithm. A match needs every algorithm here to agree on one region and variant.
 ALGORITHM_BITS = {"pdq": 256, "phash": 64}
 ORIGINAL = "original"
+# An asset's local features travel and are stored as one more fingerprint: this variant, with the
+# features' versioned algorithm name and their binary form as the bits.
+LOCAL = "local"
 HASH_SIDE = 64  # PDQ reduces any input to 64x64 before its DCT; pHash needs 32x32
 # PDQ's quality is its gradient energy, 0-100; its authors treat hashes under 50 as unreliable.
 MIN_QUALITY = 50
@@ -82,13 +86,25 @@ class Fingerprint:
         return cls(algorithm, variant, bits)
 
 
+def local_fingerprint(found: LocalFeatures) -> Fingerprint:
+    return Fingerprint(features.ALGORITHM, LOCAL, found.to_bytes())
+
+
+def local_features_of(fingerprint: Fingerprint) -> LocalFeatures | None:
+    """The local features a stored fingerprint carries, or None if it is a hash."""
+    if fingerprint.algorithm != features.ALGORITHM:
+        return None
+    return LocalFeatures.from_bytes(fingerprint.bits)
+
+
 @dataclass(frozen=True)
 class SightingPrints:
-    """What a found image is searched with: one fingerprint per algorithm for each region, and
-    why, if so, the image carries too little information to be matched at all."""
+    """What a found image is searched with: one fingerprint per algorithm for each region, its
+    local features, and why, if so, the image carries too little information to be matched."""
 
     fingerprints: tuple[Fingerprint, ...]
     low_information: str | None = None
+    local: LocalFeatures | None = None
 
 
 def hamming(a: bytes, b: bytes) -> int:
@@ -168,12 +184,19 @@ def _looks_like_text(square: np.ndarray) -> bool:
 
 def fingerprint_asset(grey: Image.Image) -> list[Fingerprint]:
     """Every fingerprint registered for an asset: its eight flips and rotations, its crops and
-    its tilts. Variants too flat to be told apart (a crop of clear sky) are left out."""
+    its tilts, and its local features. Variants too flat to be told apart (a crop of clear sky)
+    are left out, and so are local features too few to verify a match.
+
+    The same rules as a found image's: a dark or star-field photo that is too flat for the hashes
+    keeps its keypoints, so it is registered and its copies are searched by them."""
     prints: list[Fingerprint] = []
     for name, square in _asset_squares(grey):
         hashed, quality = _hash(square, name)
         if quality >= MIN_QUALITY:
             prints += hashed
+    local = features.extract(grey)
+    if len(local) >= features.MIN_KEYPOINTS:
+        prints.append(local_fingerprint(local))
     return prints
 
 
@@ -229,19 +252,30 @@ def region_label(box: regions.Box, width: int, height: int) -> str:
 
 def fingerprint_sighting(grey: Image.Image, width: int, height: int) -> SightingPrints:
     """Every fingerprint a found image is searched with: the whole image, the picture found inside
-    a frame (screenshot, caption, letterbox), and rectangles pasted into it.
-    An image too small, flat or text-like to tell apart from others is not searched at all."""
+    a frame (screenshot, caption, letterbox), rectangles pasted into it, and its local features.
+
+    An image too small, flat or text-like for the hashes is searched by its local features alone
+    (a night shot, a star field, a render on black); only one that has too few of those either
+    is not searched at all, with the hashes' reason."""
     if min(width, height) < MIN_SIDE_PIXELS:
         return SightingPrints((), "tiny")
+    local = features.extract(grey)
+    if len(local) < features.MIN_KEYPOINTS:
+        local = features.empty(local.width, local.height)
     whole = _square(grey)
     prints, quality = _hash(whole, ORIGINAL)
-    if quality < MIN_QUALITY:
-        return SightingPrints((), "near-uniform")
-    if _looks_like_text(whole):
-        return SightingPrints((), "text-only")
+    reason = (
+        "near-uniform"
+        if quality < MIN_QUALITY
+        else "text-only"
+        if _looks_like_text(whole)
+        else None
+    )
+    if reason is not None:
+        return SightingPrints((), None if len(local) else reason, local)
     for box in (p.box for p in regions.propose(grey)):
         label = region_label(box, grey.width, grey.height)
         hashed, quality = _hash(_square(grey, box), label)
         if quality >= MIN_QUALITY:
             prints += hashed
-    return SightingPrints(tuple(prints))
+    return SightingPrints(tuple(prints), None, local)

@@ -1,5 +1,6 @@
 """The in-memory match index: every active asset variant, one row per (asset, variant) with a
-bit matrix per algorithm, searched exactly by XOR and popcount, changed incrementally."""
+bit matrix per algorithm, searched exactly by XOR and popcount, changed incrementally; and beside
+it the index of the assets' local features (feature_index.py), kept in step with it."""
 
 import math
 import threading
@@ -9,7 +10,9 @@ from uuid import UUID
 
 import numpy as np
 
-from service.detection.hashes import ALGORITHM_BITS, Fingerprint
+from service.detection.feature_index import FeatureIndex
+from service.detection.features import LocalFeatures
+from service.detection.hashes import ALGORITHM_BITS, Fingerprint, local_features_of
 
 # Cheapest first: the short hash rules out almost every row before the long one is compared.
 SEARCH_ORDER = sorted(ALGORITHM_BITS, key=ALGORITHM_BITS.__getitem__)
@@ -177,6 +180,8 @@ class MatchIndex:
         self._ordinals: dict[UUID, int] = {}
         self._variant_ordinals: dict[str, int] = {}
         self._table = _empty_table(MIN_CAPACITY, 0)
+        # Every asset's local features; a change here changes them in the same call.
+        self.features = FeatureIndex()
 
     def __len__(self) -> int:
         """Searchable rows: one per (asset, variant)."""
@@ -188,8 +193,13 @@ class MatchIndex:
 
     def replace_all(self, entries: Iterable[tuple[UUID, Fingerprint]]) -> None:
         by_asset: dict[UUID, list[Fingerprint]] = {}
+        local: list[tuple[UUID, LocalFeatures]] = []
         for asset_id, fingerprint in entries:
-            by_asset.setdefault(asset_id, []).append(fingerprint)
+            prints = by_asset.setdefault(asset_id, [])
+            if (found := local_features_of(fingerprint)) is not None:
+                local.append((asset_id, found))
+            else:
+                prints.append(fingerprint)
         prepared = {asset_id: _Rows.of(prints) for asset_id, prints in by_asset.items()}
         total = sum(len(r.variants) for r in prepared.values())
         with self._write_lock:
@@ -199,11 +209,18 @@ class MatchIndex:
             for asset_id, rows in prepared.items():
                 table = self._append(table, asset_id, rows)
             self._table = table
+            self.features.replace_all(local)
 
     def put(self, asset_id: UUID, fingerprints: Iterable[Fingerprint]) -> None:
         """Adds an asset, or replaces its fingerprints; matchable as soon as this returns."""
-        rows = _Rows.of(fingerprints)
+        prints = list(fingerprints)
+        local = [f for p in prints if (f := local_features_of(p)) is not None]
+        rows = _Rows.of(p for p in prints if p.algorithm in ALGORITHM_BITS)
         with self._write_lock:
+            if local:
+                self.features.put(asset_id, local[0])
+            else:
+                self.features.remove(asset_id)
             table = self._table
             old = self._ranges.get(asset_id)
             generation = table.generation + 1
@@ -221,6 +238,7 @@ class MatchIndex:
 
     def remove(self, asset_id: UUID) -> None:
         with self._write_lock:
+            self.features.remove(asset_id)
             old = self._ranges.pop(asset_id, None)
             if old is None:
                 return
