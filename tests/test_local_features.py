@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.detection import features
+from service.detection import feature_index, features
 from service.detection.decode import ImageLimits, decode
 from service.detection.errors import InvalidFingerprint
 from service.detection.features import LocalFeatures
@@ -125,3 +125,26 @@ def test_retired_asset_stops_matching_by_local_features() -> None:
     assert [m.asset_id for m in _found(local_index, crop)] == [asset_id]
     local_index.remove(asset_id)
     assert _found(local_index, crop) == []
+
+
+def test_inverted_file_finds_copies_and_follows_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small limits, so that twelve photos already make the index an inverted file.
+    monkeypatch.setattr(feature_index, "EXACT_MAX_DESCRIPTORS", 500)
+    monkeypatch.setattr(feature_index, "LIST_SIZE", 64)
+    local_index = MatchIndex()
+    ids = {seed: uuid.uuid4() for seed in range(20, 32)}
+    local_index.replace_all(
+        (ids[seed], fp)
+        for seed in ids
+        for fp in fingerprint_asset(decode(encode(photo(seed, SIZE)), LIMITS).pixels)
+    )
+    assert not local_index.features.exact
+    crop = photo(25, SIZE).crop((300, 200, 1100, 800))
+    assert [m.asset_id for m in _found(local_index, crop)] == [ids[25]]
+
+    local_index.remove(ids[25])
+    assert _found(local_index, crop) == []
+    newcomer = uuid.uuid4()
+    local_index.put(newcomer, fingerprint_asset(decode(encode(photo(25, SIZE)), LIMITS).pixels))
+    assert not local_index.features.exact
+    assert [m.asset_id for m in _found(local_index, crop)] == [newcomer]

@@ -3,7 +3,7 @@ at, and through which pairs of points, for geometric verification to confirm or 
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 import faiss
@@ -24,31 +24,77 @@ class Candidate:
     query_points: np.ndarray  # (n, 2) in the found image's picture, row for row
 
 
+# Up to this many descriptors (about 300 assets) the index is exact, a brute-force scan; past it,
+# an inverted file: descriptors are assigned to the nearest of `nlist` trained centroids, and a
+# query descriptor is compared only with the lists of its NPROBE nearest centroids. So a search
+# costs about NPROBE * LIST_SIZE comparisons per query descriptor, whatever the asset count.
+# bench/feature_index.py measures both: time per search and the share of copies still found.
+EXACT_MAX_DESCRIPTORS = 200_000
+LIST_SIZE = 2048  # descriptors per inverted list, on average
+NPROBE = 16
+TRAINING_PER_LIST = 40  # faiss's k-means wants at least 39 points a centroid
+# The centroids are retrained once the index has grown this many times past its training size.
+RETRAIN_GROWTH = 4
+
+
 @dataclass(frozen=True)
 class _Snapshot:
-    index: faiss.IndexBinaryFlat
-    owner: np.ndarray  # row -> position in asset_ids
+    index: faiss.IndexBinary  # ids are rows of `owner` and `point`
+    owner: np.ndarray  # row -> position in asset_ids; -1 once its asset is removed or replaced
     point: np.ndarray  # row -> keypoint position within its asset
     asset_ids: tuple[UUID, ...]
     features: dict[UUID, LocalFeatures]
+    rows: dict[UUID, np.ndarray]  # asset -> its rows
+    trained_for: int  # descriptors the inverted file was trained on; 0 for the exact index
+
+    @property
+    def live(self) -> int:
+        return int(self.index.ntotal)
 
 
-def _build(features: dict[UUID, LocalFeatures]) -> _Snapshot:
-    index = faiss.IndexBinaryFlat(DESCRIPTOR_BYTES * 8)
+def _build(features: dict[UUID, LocalFeatures], seed: int = 0) -> _Snapshot:
     asset_ids = tuple(features)
     kept = [features[a] for a in asset_ids]
-    if kept:
-        index.add(np.concatenate([f.descriptors for f in kept]))
+    total = sum(len(f) for f in kept)
+    descriptors = (
+        np.concatenate([f.descriptors for f in kept])
+        if kept
+        else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+    )
+    index, trained_for = _new_index(descriptors, seed)
+    index.add_with_ids(descriptors, np.arange(total, dtype=np.int64))
     owner = np.repeat(np.arange(len(kept), dtype=np.int32), [len(f) for f in kept])
     point = np.concatenate([np.arange(len(f), dtype=np.int32) for f in kept] or [np.zeros(0, int)])
-    return _Snapshot(index, owner, point.astype(np.int32), asset_ids, features)
+    bounds = np.cumsum([0] + [len(f) for f in kept])
+    rows = {a: np.arange(bounds[i], bounds[i + 1]) for i, a in enumerate(asset_ids)}
+    return _Snapshot(index, owner, point.astype(np.int32), asset_ids, features, rows, trained_for)
+
+
+def _new_index(descriptors: np.ndarray, seed: int) -> tuple[faiss.IndexBinary, int]:
+    total = len(descriptors)
+    if total <= EXACT_MAX_DESCRIPTORS:
+        return faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(DESCRIPTOR_BYTES * 8)), 0
+    lists = max(1, total // LIST_SIZE)
+    index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(DESCRIPTOR_BYTES * 8), 256, lists)
+    index.nprobe = NPROBE
+    sample = np.random.default_rng(seed).choice(
+        total, min(total, lists * TRAINING_PER_LIST), replace=False
+    )
+    index.train(descriptors[np.sort(sample)])
+    return index, total
+
+
+def _copy(index: faiss.IndexBinary) -> faiss.IndexBinary:
+    # Through faiss's own serialisation: its clone does not copy an id-mapped index.
+    # (it keeps an inverted file's nprobe).
+    copied: faiss.IndexBinary = faiss.deserialize_index_binary(faiss.serialize_index_binary(index))
+    return copied
 
 
 class FeatureIndex:
-    """Searches run against immutable snapshots; each change builds the next one.
-
-    A change costs a copy of every descriptor (16 KB per asset): fine for thousands of assets,
-    and the place where a segmented or inverted-file index goes when they are many more."""
+    """Searches run against immutable snapshots; each change builds the next one from a copy of
+    the current index (a memory copy, no retraining), and a change that would leave the index
+    the wrong kind or far past its training size rebuilds it whole."""
 
     def __init__(self) -> None:
         self._write_lock = threading.Lock()
@@ -56,11 +102,16 @@ class FeatureIndex:
 
     @property
     def asset_count(self) -> int:
-        return len(self._snapshot.asset_ids)
+        return len(self._snapshot.features)
+
+    @property
+    def exact(self) -> bool:
+        """Whether searches compare every descriptor (True) or an inverted file's nearest lists."""
+        return self._snapshot.trained_for == 0
 
     def __len__(self) -> int:
         """Descriptors held, over every asset."""
-        return int(self._snapshot.index.ntotal)
+        return self._snapshot.live
 
     def features_of(self, asset_id: UUID) -> LocalFeatures | None:
         return self._snapshot.features.get(asset_id)
@@ -72,19 +123,51 @@ class FeatureIndex:
 
     def put(self, asset_id: UUID, features: LocalFeatures) -> None:
         with self._write_lock:
-            current = dict(self._snapshot.features)
-            current.pop(asset_id, None)
-            if len(features):
-                current[asset_id] = features
-            self._snapshot = _build(current)
+            self._snapshot = self._changed(asset_id, features if len(features) else None)
 
     def remove(self, asset_id: UUID) -> None:
         with self._write_lock:
-            if asset_id not in self._snapshot.features:
-                return
-            current = dict(self._snapshot.features)
-            del current[asset_id]
-            self._snapshot = _build(current)
+            if asset_id in self._snapshot.features:
+                self._snapshot = self._changed(asset_id, None)
+
+    def _changed(self, asset_id: UUID, features: LocalFeatures | None) -> _Snapshot:
+        current = self._snapshot
+        everything = dict(current.features)
+        everything.pop(asset_id, None)
+        if features is not None:
+            everything[asset_id] = features
+        live = sum(len(f) for f in everything.values())
+        dead = len(current.owner) - current.live
+        if (
+            (current.trained_for == 0) != (live <= EXACT_MAX_DESCRIPTORS)
+            or live > RETRAIN_GROWTH * current.trained_for > 0
+            or dead > max(live, EXACT_MAX_DESCRIPTORS)
+        ):
+            return _build(everything)
+        index = _copy(current.index)
+        owner = current.owner.copy()
+        rows = dict(current.rows)
+        if (old := rows.pop(asset_id, None)) is not None:
+            index.remove_ids(old.astype(np.int64))
+            owner[old] = -1
+        asset_ids, point = current.asset_ids, current.point
+        if features is not None:
+            start = len(owner)
+            new_rows = np.arange(start, start + len(features))
+            index.add_with_ids(features.descriptors, new_rows.astype(np.int64))
+            asset_ids = (*asset_ids, asset_id)
+            owner = np.concatenate([owner, np.full(len(features), len(asset_ids) - 1, np.int32)])
+            point = np.concatenate([point, np.arange(len(features), dtype=np.int32)])
+            rows[asset_id] = new_rows
+        return replace(
+            current,
+            index=index,
+            owner=owner,
+            point=point,
+            asset_ids=asset_ids,
+            features=everything,
+            rows=rows,
+        )
 
     def candidates(
         self, query: LocalFeatures, *, max_distance: int, ratio: float, min_votes: int, top: int
@@ -96,20 +179,22 @@ class FeatureIndex:
         same asset* (Lowe's ratio test, asset by asset): so a repeated texture inside one asset
         does not vote, while two registered shots of one product do not cancel each other out."""
         snapshot = self._snapshot
-        if not len(query) or not snapshot.index.ntotal:
+        if not len(query) or not snapshot.live:
             return []
-        k = min(NEIGHBOURS, int(snapshot.index.ntotal))
+        k = min(NEIGHBOURS, snapshot.live)
         distances, rows = snapshot.index.search(query.descriptors, k)
-        best, best_row = distances[:, 0], rows[:, 0]
-        owner = snapshot.owner[best_row]
+        # A row of -1 is a neighbour the inverted file did not find; -1 owners are removed rows.
+        owners = np.where(rows >= 0, snapshot.owner[np.maximum(rows, 0)], -1)
+        distances = np.where(owners >= 0, distances, np.iinfo(np.int32).max)
+        best, best_row, owner = distances[:, 0], rows[:, 0], owners[:, 0]
         # The next-nearest neighbour of the same asset among the k found; when there is none,
         # the k-th distance bounds it from below.
         second = distances[:, -1].astype(np.float64)
         if k > 1:
-            same = snapshot.owner[rows[:, 1:]] == owner[:, None]
+            same = owners[:, 1:] == owner[:, None]
             masked = np.where(same, distances[:, 1:], np.iinfo(np.int32).max)
             second = np.minimum(masked.min(axis=1), second)
-        good = (best <= max_distance) & (best < ratio * second)
+        good = (owner >= 0) & (best <= max_distance) & (best < ratio * second)
         voters = np.flatnonzero(good)
         counts = np.bincount(owner[voters], minlength=len(snapshot.asset_ids))
         ranked = [
