@@ -367,9 +367,9 @@ def report_transforms() -> dict[str, Any]:
     return {"transforms": described}
 
 
-def example_sheet(photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
-    """Every copy of a few photos (key, file, unrelated host photo), decoded from the bytes a
-    query sees, one block per photo (shown no larger than a cell; smaller copies stay smaller)."""
+def example_sheet(seed: int, photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
+    """Every copy (drawn from `seed`) of a few photos (key, file, unrelated host photo), decoded
+    from the bytes a query sees, one block per photo (shown no larger than a cell; smaller copies stay smaller)."""
     cell, label_h, title_h, columns, gap = 240, 20, 30, 6, 8
     rows = math.ceil(len(COPIES) / columns)
     block_h = title_h + rows * (cell + label_h + gap)
@@ -380,7 +380,9 @@ def example_sheet(photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
         top = p * block_h
         draw.text((4, top + 4), key, font=title_font, fill=(0, 0, 0))
         data = path.read_bytes()
-        copies = make_copies(key, data, full_decode(data), full_decode(host_path.read_bytes()))
+        copies = make_copies(
+            seed, key, data, full_decode(data), full_decode(host_path.read_bytes())
+        )
         for i, (name, copy) in enumerate(zip(COPIES, copies, strict=True)):
             thumb = full_decode(copy)
             thumb.thumbnail((cell, cell), Image.Resampling.LANCZOS)

@@ -97,6 +97,7 @@ class Job:
     path: Path
     host_path: Path  # the unrelated distractor photo for the embed
     registered: bool
+    seed: int  # the run's seed, which also seeds every transform's random source
 
 
 @dataclass
@@ -170,7 +171,9 @@ def _run_photo(job: Job) -> PhotoResult:
     result = PhotoResult(job.key, job.registered)
     data = job.path.read_bytes()
     started = time.perf_counter()
-    copies = make_copies(job.key, data, full_decode(data), full_decode(job.host_path.read_bytes()))
+    copies = make_copies(
+        job.seed, job.key, data, full_decode(data), full_decode(job.host_path.read_bytes())
+    )
     result.transform_seconds = time.perf_counter() - started
     result.method_seconds = {method.name: 0.0 for method in worker.methods}
     searches_before = len(worker.probe.search_seconds)
@@ -370,7 +373,8 @@ def report(run: Run) -> dict[str, Any]:
 def split(
     files: Sequence[Path], root: Path, seed: int, limit: int | None
 ) -> tuple[list[Job], list[str], list[str]]:
-    """Sorted paths, shuffled with `seed`, cut to `limit`; the first half registered."""
+    """Sorted paths, shuffled with `seed`, cut to `limit`; the first half registered; each
+    photo's host (an unrelated distractor for the embed) also drawn from `seed`."""
     order = sorted(files)
     random.Random(seed).shuffle(order)
     if limit is not None:
@@ -383,8 +387,8 @@ def split(
     jobs = []
     for key in sorted(keys.values()):
         hosts = [d for d in distractors if d != key]
-        host = random.Random(f"host|{key}").choice(hosts)
-        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets)))
+        host = random.Random(f"{seed}|host|{key}").choice(hosts)
+        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets), seed))
     return jobs, assets, distractors
 
 
@@ -395,7 +399,12 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images")
     parser.add_argument("--limit", type=int, default=None, help="use only N photos (at least 4)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the asset/distractor split")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the asset/distractor split, the hosts and every transform",
+    )
     parser.add_argument(
         "--speed-loops", type=int, default=40, help="timed runs per speed image and pipeline"
     )
@@ -441,7 +450,7 @@ def main() -> None:
     step = max(1, len(asset_jobs) // max(1, args.examples))
     examples = [(job.key, job.path, job.host_path) for job in asset_jobs[::step][: args.examples]]
     sheet = args.results / "robustness-transforms.png"
-    example_sheet(examples, sheet)
+    example_sheet(args.seed, examples, sheet)
     timings["examples"] = time.perf_counter() - phase
     timings["total"] = time.perf_counter() - started
 
