@@ -62,6 +62,7 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageOps
 
+from bench.copies import COPIES, make_copies
 from bench.margin import RuleTable
 from bench.margin_report import report_estimate, report_margin
 from bench.methods import LeakSentinel, Method, make_methods, sighting_prints
@@ -76,7 +77,7 @@ from bench.report import (
     report_speed,
     report_transforms,
 )
-from bench.transforms import COPIES, full_decode, jpeg_bytes, make_copies
+from bench.transforms import full_decode, jpeg_bytes
 from service.detection.decode import decode
 from service.detection.hashes import fingerprint_asset
 from service.settings import Settings

@@ -434,7 +434,6 @@ TRANSFORMS: dict[str, Transform] = {
     "embed 40% in photo": embed_40,
     "watermark": watermark,
 }
-COPIES = (ORIGINAL, *TRANSFORMS)
 
 # Issue 3's "done when" recall for LeakSentinel; it must also beat or equal both baselines.
 TARGETS: dict[str, float] = {
@@ -464,15 +463,6 @@ def transform_rng(seed: int, file_key: str, transform: str) -> random.Random:
     run's seed and both names, so a rerun with the same seed (in any process, in any order)
     makes byte-identical copies, and another seed draws other positions, angles and sizes."""
     return random.Random(f"{seed}|{file_key}|{transform}")
-
-
-def make_copies(
-    seed: int, key: str, data: bytes, image: Image.Image, host: Image.Image
-) -> list[bytes]:
-    """The photo's file itself, then every transform of it (drawn from `seed`), in COPIES order."""
-    return [data] + [
-        fn(image, transform_rng(seed, key, name), host) for name, fn in TRANSFORMS.items()
-    ]
 
 
 def describe(transform: Transform) -> str:
