@@ -124,7 +124,9 @@ def workers(run: Run) -> str:
 
 def report_header(run: Run) -> dict[str, Any]:
     versions, t = _versions(), run.timings
-    print("# LeakSentinel robustness benchmark\n")
+    title = "# LeakSentinel robustness benchmark"
+    seeds = getattr(run.args, "seeds", None) or [run.args.seed]
+    print(f"{title}, seed {run.args.seed}\n" if len(seeds) > 1 else f"{title}\n")
     print(
         f"{len(run.results)} photos from `{run.args.images}`: {len(run.assets)} registered as "
         f"assets, {len(run.distractors)} distractors (split seed {run.args.seed}); "

@@ -5,10 +5,21 @@ measured on the real photographs in ../shared/bench-images (read in place, never
 
 - The photos are split at random (sorted paths, seeded shuffle) into registered assets and
   distractors, half each.
-- Every photo is put through a documented set of transforms (bench/transforms.py; each is a
-  pure, deterministic function of the picture and its file name that returns the file a crawler
-  would fetch): re-encodes, resizes, crops, flips, rotations, colour changes, blur, grayscale, a
-  caption bar, a social-media screenshot frame, an embed inside an unrelated photo, a watermark.
+- Every photo is put through a documented set of transforms (bench/transforms.py, issue 3's,
+  and bench/transforms_geo.py, issue 18's, merged in bench/copies.py; each is a pure,
+  deterministic function of the picture, a random source seeded from (seed, file name,
+  transform name) and an unrelated distractor photo, that returns the file a crawler would
+  fetch): re-encodes, resizes, centred and corner crops, flips, rotations, colour changes, blur,
+  grayscale, a caption bar, a social-media screenshot frame, an embed inside an unrelated photo,
+  a watermark; and crops at uniformly random positions (85%, 70%, 50%), rotations by 10-20°,
+  perspective warps, a photo of a screen, a collage tile, a side-by-side, a meme caption, a text
+  and emoji overlay, padding to a square, a 16-bit greyscale PNG.
+- The seed (--seed, default 0) draws the split, each photo's host photo and every random choice
+  of every transform: a run is reproducible from its seed, and another seed draws other crop
+  boxes, angles, positions. --seeds 1 2 ... runs the whole measurement once per seed and prints
+  first a table of recall per transform, method and seed with the mean over the seeds and
+  LeakSentinel's minimum (and whether it meets the target and the baselines at every seed),
+  then each seed's own sections; speed is measured once, on the first seed's assets.
 - Three methods are measured in the same run through one loop (bench/methods.py):
   LeakSentinel through its service entry points (decode, fingerprint_asset / fingerprint_sighting,
   MatchIndex, find_matches with the thresholds in Settings), "pHash@10" (imagehash.phash of the
@@ -31,17 +42,23 @@ measured on the real photographs in ../shared/bench-images (read in place, never
   of the file within it, to show where the sighting pipeline's time goes; the time of one
   find_matches against the index holding every registered asset.
 
-Run from the repository root (the full run takes 3 to 7 minutes on 2 cores):
+Run from the repository root (the full run takes 5 to 10 minutes per seed on 2 cores):
 
     .venv/bin/python -m bench.robustness [--images ../shared/bench-images] [--limit N]
-        [--workers N] [--seed 0] [--speed-loops 40] [--results bench/results]
+        [--workers N] [--seed 0 | --seeds 1 2 ...] [--speed-loops 40] [--results bench/results]
+
+e.g. `.venv/bin/python -m bench.robustness --seeds 1 2 --workers 2` (each seed is a full run of
+the queries, so twice the time), or `--limit 40 --seeds 1 2` for a quick check.
 
 stdout is a markdown report that can be pasted into bench/README.md; progress goes to stderr.
-All numbers are also written to <results>/robustness.json, and an example sheet of every
-transform to <results>/robustness-transforms.png (bench/results/ is git-ignored).
+All numbers are also written to <results>/robustness.json (for several seeds: "across_seeds",
+"per_seed" keyed by seed, and the shared speed and copies), and an example sheet of every
+transform (drawn from the first seed) to <results>/robustness-transforms.png (bench/results/ is
+git-ignored).
 """
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import io
@@ -77,6 +94,7 @@ from bench.report import (
     report_speed,
     report_transforms,
 )
+from bench.seeds import report_seeds
 from bench.transforms import full_decode, jpeg_bytes
 from service.detection.decode import decode
 from service.detection.hashes import fingerprint_asset
@@ -371,6 +389,28 @@ def report(run: Run) -> dict[str, Any]:
     return numbers | report_transforms()
 
 
+def report_multi(runs: Sequence[Run]) -> dict[str, Any]:
+    """A multi-seed run: the across-seeds recall table first, then each seed's own sections
+    (header, recall, false leaks, margin, estimate), then speed (measured once, on the first
+    seed's assets) and the copies."""
+    per_seed: dict[str, dict[str, Any]] = {}
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet):  # the numbers first; printed below, seed by seed
+        for run in runs:
+            numbers: dict[str, Any] = {}
+            for section in (report_header, report_recall, report_false_leaks, report_margin):
+                numbers |= section(run)
+            per_seed[str(run.args.seed)] = numbers | report_estimate(run, numbers["tail"])
+    seeds = ", ".join(str(run.args.seed) for run in runs)
+    print(f"# LeakSentinel robustness benchmark, seeds {seeds}")
+    combined = [per_seed[str(run.args.seed)]["false_leaks_combined"] for run in runs]
+    across = report_seeds(runs, combined)
+    print()
+    print(quiet.getvalue())
+    shared = report_speed(runs[0]) | report_transforms()
+    return {"seeds": across["seeds"], "across_seeds": across, "per_seed": per_seed, **shared}
+
+
 def split(
     files: Sequence[Path], root: Path, seed: int, limit: int | None
 ) -> tuple[list[Job], list[str], list[str]]:
@@ -393,6 +433,44 @@ def split(
     return jobs, assets, distractors
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One seed's measurement: its split, enrolment and every query of every photo."""
+
+    seed: int
+    jobs: list[Job]
+    assets: list[str]
+    distractors: list[str]
+    enrolled: list[tuple[str, dict[str, Any]]]
+    enrol_seconds: dict[str, float]
+    results: list[PhotoResult]
+    timings: dict[str, float]
+
+
+def measure(files: Sequence[Path], args: argparse.Namespace, seed: int) -> Measured:
+    """The split, the enrolment of the assets and all queries, everything drawn from `seed`."""
+    jobs, assets, distractors = split(files, args.images, seed, args.limit)
+    asset_jobs = [job for job in jobs if job.registered]
+    print(f"seed {seed}: {len(jobs)} photos, {args.workers} workers", file=sys.stderr)
+    timings: dict[str, float] = {}
+    phase = time.perf_counter()
+    enrolments = _pool_map(args.workers, _enroll, [job.path for job in asset_jobs], "enrol")
+    enrolled = [
+        (job.key, records) for job, (records, _) in zip(asset_jobs, enrolments, strict=True)
+    ]
+    enrol_seconds = {
+        m.name: sum(seconds[m.name] for _, seconds in enrolments) / max(1, len(enrolments))
+        for m in make_methods(Settings())
+    }
+    timings["enrol"] = time.perf_counter() - phase
+    phase = time.perf_counter()
+    results: list[PhotoResult] = _pool_map(
+        args.workers, _run_photo, jobs, "queries", _start_worker, (enrolled,)
+    )
+    timings["queries"] = time.perf_counter() - phase
+    return Measured(seed, jobs, assets, distractors, enrolled, enrol_seconds, results, timings)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -407,6 +485,14 @@ def main() -> None:
         help="seed of the asset/distractor split, the hosts and every transform",
     )
     parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run the whole measurement once per seed (overrides --seed) and add a table of "
+        "recall per seed, its mean and minimum",
+    )
+    parser.add_argument(
         "--speed-loops", type=int, default=40, help="timed runs per speed image and pipeline"
     )
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
@@ -414,60 +500,47 @@ def main() -> None:
     args = parser.parse_args()
     if args.limit is not None and args.limit < 4:
         parser.error("--limit must be at least 4")
+    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
 
     started = time.perf_counter()
     files = sorted(args.images.glob("*/*.jpg"))
     if not files:
         parser.error(f"no photos in {args.images}/*/*.jpg")
-    jobs, assets, distractors = split(files, args.images, args.seed, args.limit)
-    asset_jobs = [job for job in jobs if job.registered]
-    print(f"{len(jobs)} photos, {args.workers} workers", file=sys.stderr)
+    measured = [measure(files, args, seed) for seed in seeds]
 
-    timings: dict[str, float] = {}
+    shared: dict[str, float] = {}
     phase = time.perf_counter()
-    enrolments = _pool_map(args.workers, _enroll, [job.path for job in asset_jobs], "enrol")
-    enrolled = [
-        (job.key, records) for job, (records, _) in zip(asset_jobs, enrolments, strict=True)
-    ]
-    method_names = [m.name for m in make_methods(Settings())]
-    enrol_seconds = {
-        m: sum(seconds[m] for _, seconds in enrolments) / max(1, len(enrolments))
-        for m in method_names
-    }
-    timings["enrol"] = time.perf_counter() - phase
-
-    phase = time.perf_counter()
-    results: list[PhotoResult] = _pool_map(
-        args.workers, _run_photo, jobs, "queries", _start_worker, (enrolled,)
-    )
-    timings["queries"] = time.perf_counter() - phase
-
-    phase = time.perf_counter()
-    speeds = speed(files, enrolled, args.speed_loops)
-    timings["speed"] = time.perf_counter() - phase
+    speeds = speed(files, measured[0].enrolled, args.speed_loops)
+    shared["speed"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
     args.results.mkdir(parents=True, exist_ok=True)
+    first = measured[0]
+    asset_jobs = [job for job in first.jobs if job.registered]
     step = max(1, len(asset_jobs) // max(1, args.examples))
     examples = [(job.key, job.path, job.host_path) for job in asset_jobs[::step][: args.examples]]
     sheet = args.results / "robustness-transforms.png"
-    example_sheet(args.seed, examples, sheet)
-    timings["examples"] = time.perf_counter() - phase
-    timings["total"] = time.perf_counter() - started
+    example_sheet(first.seed, examples, sheet)
+    shared["examples"] = time.perf_counter() - phase
+    shared["total"] = time.perf_counter() - started
 
-    run = Run(
-        args,
-        assets,
-        distractors,
-        results,
-        method_names,
-        thresholds(),
-        timings,
-        enrol_seconds,
-        speeds,
-    )
-    numbers = report(run)
+    method_names = [m.name for m in make_methods(Settings())]
+    runs = [
+        Run(
+            argparse.Namespace(**{**vars(args), "seed": m.seed, "seeds": seeds}),
+            m.assets,
+            m.distractors,
+            m.results,
+            method_names,
+            thresholds(),
+            m.timings | shared,
+            m.enrol_seconds,
+            speeds,
+        )
+        for m in measured
+    ]
     out = args.results / "robustness.json"
+    numbers = report(runs[0]) if len(runs) == 1 else report_multi(runs)
     out.write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n")
     print(f"\nNumbers written to {out}, example sheet to {sheet}.", file=sys.stderr)
 
