@@ -42,7 +42,8 @@ measured on the real photographs in ../shared/bench-images (read in place, never
   of the file within it, to show where the sighting pipeline's time goes; the time of one
   find_matches against the index holding every registered asset.
 
-Run from the repository root (the full run takes 5 to 10 minutes per seed on 2 cores):
+Run from the repository root (a full run takes about 4 minutes per seed on 2 cores, plus half a
+minute for speed and the example sheet):
 
     .venv/bin/python -m bench.robustness [--images ../shared/bench-images] [--limit N]
         [--workers N] [--seed 0 | --seeds 1 2 ...] [--speed-loops 40] [--results bench/results]
