@@ -10,7 +10,7 @@ in a temporary data folder, or a new `bench_<random>` database on the PostgreSQL
 `--database-url`, dropped afterwards), issues keys through the bootstrap admin key and registers
 `--assets` bench photos as assets (`--leaking` of them are among the found images, so the leak
 path runs too). The found images are `--images` bench photos (manifest.csv, seeded shuffle), each
-fitted to 1080p and saved as JPEG q90 like bench/robustness.py's speed section.
+fitted to 1080p and saved as JPEG q90 like bench/speed.py (robustness.py's speed section).
 
 Three scenarios, each `--warmup` seconds unmeasured, then `--duration` seconds with `--clients`
 threads, each with its own keep-alive connection, issuing requests back to back:
@@ -57,7 +57,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from bench.robustness import SPEED_FRAME, SPEED_QUALITY
+from bench.speed import SPEED_FRAME, SPEED_QUALITY
 from bench.transforms import jpeg_bytes
 from service.settings import Settings
 from service.sightings import fingerprint_locally
@@ -157,7 +157,7 @@ def pick_photos(
 
 
 def frame_1080p(path: Path) -> bytes:
-    """The speed recipe of bench/robustness.py: fitted to 1920x1080, Lanczos, JPEG q90."""
+    """The speed recipe of bench/speed.py: fitted to 1920x1080, Lanczos, JPEG q90."""
     with Image.open(path) as image:
         frame = ImageOps.fit(image.convert("RGB"), SPEED_FRAME, Image.Resampling.LANCZOS)
     return jpeg_bytes(frame, SPEED_QUALITY)

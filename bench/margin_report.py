@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.copies import COPIES
 from bench.margin import (
     FIT_FACTORS,
     TAIL_FACTORS,
@@ -21,7 +22,6 @@ from bench.margin import (
     poisson_upper,
 )
 from bench.report import BOTH, DISTRACTORS, PhotoResult, Run, table
-from bench.transforms import COPIES
 
 
 def _rule_name(run: Run) -> str:

@@ -6,6 +6,7 @@ LeakSentinel's wrong pairs are in bench/margin_report.py. Also the example sheet
 
 import argparse
 import importlib.metadata
+import io
 import math
 import os
 import platform
@@ -17,19 +18,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bench.copies import COPIES, TARGETS, TRANSFORMS, make_copies
 from bench.margin import (
     QueryMargin,
 )
-from bench.transforms import (
-    COPIES,
-    ORIGINAL,
-    TARGETS,
-    TRANSFORMS,
-    describe,
-    full_decode,
-    load_font,
-    make_copies,
-)
+from bench.transforms import ORIGINAL, describe, full_decode, load_font
 
 DISTRACTORS = "distractors"
 OTHER_ASSETS = "registered copies vs other assets"
@@ -131,7 +124,9 @@ def workers(run: Run) -> str:
 
 def report_header(run: Run) -> dict[str, Any]:
     versions, t = _versions(), run.timings
-    print("# LeakSentinel robustness benchmark\n")
+    title = "# LeakSentinel robustness benchmark"
+    seeds = getattr(run.args, "seeds", None) or [run.args.seed]
+    print(f"{title}, seed {run.args.seed}\n" if len(seeds) > 1 else f"{title}\n")
     print(
         f"{len(run.results)} photos from `{run.args.images}`: {len(run.assets)} registered as "
         f"assets, {len(run.distractors)} distractors (split seed {run.args.seed}); "
@@ -188,7 +183,7 @@ def report_recall(run: Run) -> dict[str, Any]:
             ]
         )
     print(f"\n## Recall: share of the {len(own)} registered photos whose copy finds that photo\n")
-    header = ["copy", *names, "target (issue 3)", f"{names[0]} meets target and >= baselines"]
+    header = ["copy", *names, "target (issues 3, 18)", f"{names[0]} meets target and >= baselines"]
     print(table(header, rows))
     missed = {c: [r.key for r in own if not r.found_own[c][names[0]]] for c in COPIES}
     if missed[ORIGINAL]:
@@ -367,10 +362,20 @@ def report_transforms() -> dict[str, Any]:
     return {"transforms": described}
 
 
-def example_sheet(photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
-    """Every copy of a few photos (key, file, unrelated host photo), decoded from the bytes a
-    query sees, one block per photo (shown no larger than a cell; smaller copies stay smaller)."""
-    cell, label_h, title_h, columns, gap = 240, 20, 30, 6, 8
+def _shown(data: bytes) -> Image.Image:
+    """A copy as RGB for the sheet; a 16-bit file is scaled to 8 bits (full_decode, like the
+    baselines, clips it to white)."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            wide = np.asarray(image.convert("I"), dtype=np.int64)
+            return Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8)).convert("RGB")
+    return full_decode(data)
+
+
+def example_sheet(seed: int, photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
+    """Every copy (drawn from `seed`) of a few photos (key, file, unrelated host photo), decoded
+    from the bytes a query sees, one block per photo (shown no larger than a cell; smaller copies stay smaller)."""
+    cell, label_h, title_h, columns, gap = 240, 20, 30, 7, 8
     rows = math.ceil(len(COPIES) / columns)
     block_h = title_h + rows * (cell + label_h + gap)
     sheet = Image.new("RGB", (columns * (cell + gap), len(photos) * block_h), (255, 255, 255))
@@ -380,9 +385,11 @@ def example_sheet(photos: Sequence[tuple[str, Path, Path]], out: Path) -> None:
         top = p * block_h
         draw.text((4, top + 4), key, font=title_font, fill=(0, 0, 0))
         data = path.read_bytes()
-        copies = make_copies(key, data, full_decode(data), full_decode(host_path.read_bytes()))
+        copies = make_copies(
+            seed, key, data, full_decode(data), full_decode(host_path.read_bytes())
+        )
         for i, (name, copy) in enumerate(zip(COPIES, copies, strict=True)):
-            thumb = full_decode(copy)
+            thumb = _shown(copy)
             thumb.thumbnail((cell, cell), Image.Resampling.LANCZOS)
             x = (i % columns) * (cell + gap) + gap // 2
             y = top + title_h + (i // columns) * (cell + label_h + gap)

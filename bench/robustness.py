@@ -5,10 +5,21 @@ measured on the real photographs in ../shared/bench-images (read in place, never
 
 - The photos are split at random (sorted paths, seeded shuffle) into registered assets and
   distractors, half each.
-- Every photo is put through a documented set of transforms (bench/transforms.py; each is a
-  pure, deterministic function of the picture and its file name that returns the file a crawler
-  would fetch): re-encodes, resizes, crops, flips, rotations, colour changes, blur, grayscale, a
-  caption bar, a social-media screenshot frame, an embed inside an unrelated photo, a watermark.
+- Every photo is put through a documented set of transforms (bench/transforms.py, issue 3's,
+  and bench/transforms_geo.py, issue 18's, merged in bench/copies.py; each is a pure,
+  deterministic function of the picture, a random source seeded from (seed, file name,
+  transform name) and an unrelated distractor photo, that returns the file a crawler would
+  fetch): re-encodes, resizes, centred and corner crops, flips, rotations, colour changes, blur,
+  grayscale, a caption bar, a social-media screenshot frame, an embed inside an unrelated photo,
+  a watermark; and crops at uniformly random positions (85%, 70%, 50%), rotations by 10-20°,
+  perspective warps, a photo of a screen, a collage tile, a side-by-side, a meme caption, a text
+  and emoji overlay, padding to a square, a 16-bit greyscale PNG.
+- The seed (--seed, default 0) draws the split, each photo's host photo and every random choice
+  of every transform: a run is reproducible from its seed, and another seed draws other crop
+  boxes, angles, positions. --seeds 1 2 ... runs the whole measurement once per seed and prints
+  first a table of recall per transform, method and seed with the mean over the seeds and
+  LeakSentinel's minimum (and whether it meets the target and the baselines at every seed),
+  then each seed's own sections; speed is measured once, on the first seed's assets.
 - Three methods are measured in the same run through one loop (bench/methods.py):
   LeakSentinel through its service entry points (decode, fingerprint_asset / fingerprint_sighting,
   MatchIndex, find_matches with the thresholds in Settings), "pHash@10" (imagehash.phash of the
@@ -25,46 +36,46 @@ measured on the real photographs in ../shared/bench-images (read in place, never
   both thresholds at once, as the matching rule requires, for k = 1, 1.25, 1.5; and the rule's
   per-pair false-positive rate: measured at k = 1, bounded, and extrapolated from a log-linear
   fit over k = 1.1 ... 1.6.
-- Speed: images per second on the 6 largest photos, each fitted to a 1080p JPEG, for
-  LeakSentinel's sighting and asset fingerprinting against the baseline imagehash.phash on a
-  full decode (and pdqhash), in one process; LeakSentinel's decode step alone and the SHA-256
+- Speed (bench/speed.py): images per second on the 6 largest photos, each fitted to a 1080p
+  JPEG, for LeakSentinel's sighting and asset fingerprinting against the baseline
+  imagehash.phash on a full decode (and pdqhash), in one process; LeakSentinel's decode step alone and the SHA-256
   of the file within it, to show where the sighting pipeline's time goes; the time of one
   find_matches against the index holding every registered asset.
 
-Run from the repository root (the full run takes 3 to 7 minutes on 2 cores):
+Run from the repository root (a full run takes about 4 minutes per seed on 2 cores, plus half a
+minute for speed and the example sheet):
 
     .venv/bin/python -m bench.robustness [--images ../shared/bench-images] [--limit N]
-        [--workers N] [--seed 0] [--speed-loops 40] [--results bench/results]
+        [--workers N] [--seed 0 | --seeds 1 2 ...] [--speed-loops 40] [--results bench/results]
+
+e.g. `.venv/bin/python -m bench.robustness --seeds 1 2 --workers 2` (each seed is a full run of
+the queries, so twice the time), or `--limit 40 --seeds 1 2` for a quick check.
 
 stdout is a markdown report that can be pasted into bench/README.md; progress goes to stderr.
-All numbers are also written to <results>/robustness.json, and an example sheet of every
-transform to <results>/robustness-transforms.png (bench/results/ is git-ignored).
+All numbers are also written to <results>/robustness.json (for several seeds: "across_seeds",
+"per_seed" keyed by seed, and the shared speed and copies), and an example sheet of every
+transform (drawn from the first seed) to <results>/robustness-transforms.png (bench/results/ is
+git-ignored).
 """
 
 import argparse
-import functools
-import hashlib
+import contextlib
 import io
 import json
 import multiprocessing
 import os
 import random
-import statistics
 import sys
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import imagehash
-import numpy as np
-import pdqhash
-from PIL import Image, ImageOps
-
+from bench.copies import COPIES, make_copies
 from bench.margin import RuleTable
 from bench.margin_report import report_estimate, report_margin
-from bench.methods import LeakSentinel, Method, make_methods, sighting_prints
+from bench.methods import LeakSentinel, Method, make_methods
 from bench.report import (
     PhotoResult,
     Run,
@@ -76,15 +87,12 @@ from bench.report import (
     report_speed,
     report_transforms,
 )
-from bench.transforms import COPIES, full_decode, jpeg_bytes, make_copies
-from service.detection.decode import decode
-from service.detection.hashes import fingerprint_asset
+from bench.seeds import report_seeds
+from bench.speed import speed
+from bench.transforms import full_decode
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SPEED_IMAGES = 6  # the largest bench photos, by pixel area
-SPEED_FRAME = (1920, 1080)
-SPEED_QUALITY = 90
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +105,7 @@ class Job:
     path: Path
     host_path: Path  # the unrelated distractor photo for the embed
     registered: bool
+    seed: int  # the run's seed, which also seeds every transform's random source
 
 
 @dataclass
@@ -170,7 +179,9 @@ def _run_photo(job: Job) -> PhotoResult:
     result = PhotoResult(job.key, job.registered)
     data = job.path.read_bytes()
     started = time.perf_counter()
-    copies = make_copies(job.key, data, full_decode(data), full_decode(job.host_path.read_bytes()))
+    copies = make_copies(
+        job.seed, job.key, data, full_decode(data), full_decode(job.host_path.read_bytes())
+    )
     result.transform_seconds = time.perf_counter() - started
     result.method_seconds = {method.name: 0.0 for method in worker.methods}
     searches_before = len(worker.probe.search_seconds)
@@ -238,123 +249,6 @@ def _pool_map(
 
 
 # ---------------------------------------------------------------------------------------------
-# Speed
-
-
-BASELINE_SPEED = "baseline imagehash.phash(Image.open(...)), full decode"
-SIGHTING_SPEED = "LeakSentinel sighting (decode + fingerprint_sighting)"
-ASSET_SPEED = "LeakSentinel asset (decode + fingerprint_asset)"
-PDQ_SPEED = "baseline pdqhash.compute on the full decode"
-# Where the sighting pipeline's time goes: its decode step alone, and the SHA-256 of the evidence
-# file that decode also computes (the service stores the file under it).
-DECODE_SPEED = "LeakSentinel decode alone (1/8-scale grey JPEG decode and the file's SHA-256)"
-SHA_SPEED = "SHA-256 of the file alone (hashlib; part of the decode step)"
-Key = TypeVar("Key", bound=Hashable)
-
-
-def _pipelines(data: bytes) -> dict[str, Callable[[], object]]:
-    limits = Settings().image_limits
-    return {
-        BASELINE_SPEED: lambda: imagehash.phash(Image.open(io.BytesIO(data))),
-        SIGHTING_SPEED: lambda: sighting_prints(decode(data, limits)),
-        ASSET_SPEED: lambda: fingerprint_asset(decode(data, limits).pixels),
-        PDQ_SPEED: lambda: pdqhash.compute(np.asarray(full_decode(data))),
-        DECODE_SPEED: lambda: decode(data, limits),
-        SHA_SPEED: lambda: hashlib.sha256(data).hexdigest(),
-    }
-
-
-def _interleaved_medians(actions: dict[Key, Callable[[], object]], loops: int) -> dict[Key, float]:
-    """The median seconds of each action over `loops` rounds (after two warm-up rounds), the
-    actions taking turns within each round, so that changes in the machine's load hit them alike."""
-    times: dict[Key, list[float]] = {key: [] for key in actions}
-    for round_ in range(loops + 2):
-        for key, action in actions.items():
-            started = time.perf_counter()
-            action()
-            if round_ >= 2:
-                times[key].append(time.perf_counter() - started)
-    return {key: statistics.median(seconds) for key, seconds in times.items()}
-
-
-def speed(
-    files: Sequence[Path], enrolled: list[tuple[str, dict[str, Any]]], loops: int
-) -> dict[str, Any]:
-    """Per pipeline, the time per image on 1080p JPEGs of the largest photos, one process; and
-    find_matches of each image's sighting against every asset."""
-    sources = sorted(files, key=lambda p: (_area(p), str(p)), reverse=True)[:SPEED_IMAGES]
-    frames: list[tuple[Path, str, bytes]] = []
-    for source in sources:
-        with Image.open(source) as image:
-            size = f"{image.width}x{image.height}"
-            frame = ImageOps.fit(image.convert("RGB"), SPEED_FRAME, Image.Resampling.LANCZOS)
-        frames.append((source, size, jpeg_bytes(frame, SPEED_QUALITY)))
-    medians = _interleaved_medians(
-        {
-            (i, name): action
-            for i, (_, _, data) in enumerate(frames)
-            for name, action in _pipelines(data).items()
-        },
-        loops,
-    )
-    leak_sentinel = LeakSentinel(Settings())
-    for key, records in enrolled:
-        leak_sentinel.add(key, records[leak_sentinel.name])
-    limits = Settings().image_limits
-    prints = [sighting_prints(decode(data, limits)) for _, _, data in frames]
-    searches = _interleaved_medians(
-        {i: functools.partial(leak_sentinel.search, p) for i, p in enumerate(prints)}, loops
-    )
-    names = list(_pipelines(frames[0][2]))
-    images: list[dict[str, Any]] = [
-        {
-            "image": f"{source.parent.name}/{source.name}",
-            "source_size": size,
-            "bytes": len(data),
-            "ms": {name: medians[(i, name)] * 1000 for name in names},
-            "sighting_fingerprints": len(prints[i].fingerprints),
-            "search_ms": searches[i] * 1000,
-        }
-        for i, (source, size, data) in enumerate(frames)
-    ]
-    baseline = [image["ms"][BASELINE_SPEED] for image in images]
-    pipelines = {}
-    for name in names:
-        ms = [image["ms"][name] for image in images]
-        pipelines[name] = {
-            "images_per_second": len(ms) / sum(ms) * 1000,
-            "mean_ms": sum(ms) / len(ms),
-            "aggregate_ratio": sum(baseline) / sum(ms),
-            "median_ratio": statistics.median(b / m for b, m in zip(baseline, ms, strict=True)),
-        }
-    return {
-        "frame": f"fitted to {SPEED_FRAME[0]}x{SPEED_FRAME[1]} (ImageOps.fit, Lanczos) and saved "
-        f"as JPEG q{SPEED_QUALITY}",
-        "loops": loops,
-        "baseline": BASELINE_SPEED,
-        "sighting": SIGHTING_SPEED,
-        "short": {
-            BASELINE_SPEED: "baseline pHash",
-            SIGHTING_SPEED: "LeakSentinel sighting",
-            ASSET_SPEED: "LeakSentinel asset",
-            PDQ_SPEED: "baseline PDQ",
-            DECODE_SPEED: "LeakSentinel decode",
-            SHA_SPEED: "SHA-256",
-        },
-        "images": images,
-        "pipelines": pipelines,
-        "search_ms": statistics.median(searches.values()) * 1000,
-        "index_assets": len(enrolled),
-        "index_fingerprints": leak_sentinel.fingerprint_count,
-    }
-
-
-def _area(path: Path) -> int:
-    with Image.open(path) as image:
-        return image.width * image.height
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def report(run: Run) -> dict[str, Any]:
@@ -367,10 +261,33 @@ def report(run: Run) -> dict[str, Any]:
     return numbers | report_transforms()
 
 
+def report_multi(runs: Sequence[Run]) -> dict[str, Any]:
+    """A multi-seed run: the across-seeds recall table first, then each seed's own sections
+    (header, recall, false leaks, margin, estimate), then speed (measured once, on the first
+    seed's assets) and the copies."""
+    per_seed: dict[str, dict[str, Any]] = {}
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet):  # the numbers first; printed below, seed by seed
+        for run in runs:
+            numbers: dict[str, Any] = {}
+            for section in (report_header, report_recall, report_false_leaks, report_margin):
+                numbers |= section(run)
+            per_seed[str(run.args.seed)] = numbers | report_estimate(run, numbers["tail"])
+    seeds = ", ".join(str(run.args.seed) for run in runs)
+    print(f"# LeakSentinel robustness benchmark, seeds {seeds}")
+    combined = [per_seed[str(run.args.seed)]["false_leaks_combined"] for run in runs]
+    across = report_seeds(runs, combined)
+    print()
+    print(quiet.getvalue())
+    shared = report_speed(runs[0]) | report_transforms()
+    return {"seeds": across["seeds"], "across_seeds": across, "per_seed": per_seed, **shared}
+
+
 def split(
     files: Sequence[Path], root: Path, seed: int, limit: int | None
 ) -> tuple[list[Job], list[str], list[str]]:
-    """Sorted paths, shuffled with `seed`, cut to `limit`; the first half registered."""
+    """Sorted paths, shuffled with `seed`, cut to `limit`; the first half registered; each
+    photo's host (an unrelated distractor for the embed) also drawn from `seed`."""
     order = sorted(files)
     random.Random(seed).shuffle(order)
     if limit is not None:
@@ -383,9 +300,47 @@ def split(
     jobs = []
     for key in sorted(keys.values()):
         hosts = [d for d in distractors if d != key]
-        host = random.Random(f"host|{key}").choice(hosts)
-        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets)))
+        host = random.Random(f"{seed}|host|{key}").choice(hosts)
+        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets), seed))
     return jobs, assets, distractors
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One seed's measurement: its split, enrolment and every query of every photo."""
+
+    seed: int
+    jobs: list[Job]
+    assets: list[str]
+    distractors: list[str]
+    enrolled: list[tuple[str, dict[str, Any]]]
+    enrol_seconds: dict[str, float]
+    results: list[PhotoResult]
+    timings: dict[str, float]
+
+
+def measure(files: Sequence[Path], args: argparse.Namespace, seed: int) -> Measured:
+    """The split, the enrolment of the assets and all queries, everything drawn from `seed`."""
+    jobs, assets, distractors = split(files, args.images, seed, args.limit)
+    asset_jobs = [job for job in jobs if job.registered]
+    print(f"seed {seed}: {len(jobs)} photos, {args.workers} workers", file=sys.stderr)
+    timings: dict[str, float] = {}
+    phase = time.perf_counter()
+    enrolments = _pool_map(args.workers, _enroll, [job.path for job in asset_jobs], "enrol")
+    enrolled = [
+        (job.key, records) for job, (records, _) in zip(asset_jobs, enrolments, strict=True)
+    ]
+    enrol_seconds = {
+        m.name: sum(seconds[m.name] for _, seconds in enrolments) / max(1, len(enrolments))
+        for m in make_methods(Settings())
+    }
+    timings["enrol"] = time.perf_counter() - phase
+    phase = time.perf_counter()
+    results: list[PhotoResult] = _pool_map(
+        args.workers, _run_photo, jobs, "queries", _start_worker, (enrolled,)
+    )
+    timings["queries"] = time.perf_counter() - phase
+    return Measured(seed, jobs, assets, distractors, enrolled, enrol_seconds, results, timings)
 
 
 def main() -> None:
@@ -395,7 +350,20 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=REPO_ROOT.parent / "shared" / "bench-images")
     parser.add_argument("--limit", type=int, default=None, help="use only N photos (at least 4)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the asset/distractor split")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the asset/distractor split, the hosts and every transform",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run the whole measurement once per seed (overrides --seed) and add a table of "
+        "recall per seed, its mean and minimum",
+    )
     parser.add_argument(
         "--speed-loops", type=int, default=40, help="timed runs per speed image and pipeline"
     )
@@ -404,60 +372,47 @@ def main() -> None:
     args = parser.parse_args()
     if args.limit is not None and args.limit < 4:
         parser.error("--limit must be at least 4")
+    seeds = list(dict.fromkeys(args.seeds)) if args.seeds else [args.seed]
 
     started = time.perf_counter()
     files = sorted(args.images.glob("*/*.jpg"))
     if not files:
         parser.error(f"no photos in {args.images}/*/*.jpg")
-    jobs, assets, distractors = split(files, args.images, args.seed, args.limit)
-    asset_jobs = [job for job in jobs if job.registered]
-    print(f"{len(jobs)} photos, {args.workers} workers", file=sys.stderr)
+    measured = [measure(files, args, seed) for seed in seeds]
 
-    timings: dict[str, float] = {}
+    shared: dict[str, float] = {}
     phase = time.perf_counter()
-    enrolments = _pool_map(args.workers, _enroll, [job.path for job in asset_jobs], "enrol")
-    enrolled = [
-        (job.key, records) for job, (records, _) in zip(asset_jobs, enrolments, strict=True)
-    ]
-    method_names = [m.name for m in make_methods(Settings())]
-    enrol_seconds = {
-        m: sum(seconds[m] for _, seconds in enrolments) / max(1, len(enrolments))
-        for m in method_names
-    }
-    timings["enrol"] = time.perf_counter() - phase
-
-    phase = time.perf_counter()
-    results: list[PhotoResult] = _pool_map(
-        args.workers, _run_photo, jobs, "queries", _start_worker, (enrolled,)
-    )
-    timings["queries"] = time.perf_counter() - phase
-
-    phase = time.perf_counter()
-    speeds = speed(files, enrolled, args.speed_loops)
-    timings["speed"] = time.perf_counter() - phase
+    speeds = speed(files, measured[0].enrolled, args.speed_loops)
+    shared["speed"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
     args.results.mkdir(parents=True, exist_ok=True)
+    first = measured[0]
+    asset_jobs = [job for job in first.jobs if job.registered]
     step = max(1, len(asset_jobs) // max(1, args.examples))
     examples = [(job.key, job.path, job.host_path) for job in asset_jobs[::step][: args.examples]]
     sheet = args.results / "robustness-transforms.png"
-    example_sheet(examples, sheet)
-    timings["examples"] = time.perf_counter() - phase
-    timings["total"] = time.perf_counter() - started
+    example_sheet(first.seed, examples, sheet)
+    shared["examples"] = time.perf_counter() - phase
+    shared["total"] = time.perf_counter() - started
 
-    run = Run(
-        args,
-        assets,
-        distractors,
-        results,
-        method_names,
-        thresholds(),
-        timings,
-        enrol_seconds,
-        speeds,
-    )
-    numbers = report(run)
+    method_names = [m.name for m in make_methods(Settings())]
+    runs = [
+        Run(
+            argparse.Namespace(**{**vars(args), "seed": m.seed, "seeds": seeds}),
+            m.assets,
+            m.distractors,
+            m.results,
+            method_names,
+            thresholds(),
+            m.timings | shared,
+            m.enrol_seconds,
+            speeds,
+        )
+        for m in measured
+    ]
     out = args.results / "robustness.json"
+    numbers = report(runs[0]) if len(runs) == 1 else report_multi(runs)
     out.write_text(json.dumps(numbers, indent=2, ensure_ascii=False, default=str) + "\n")
     print(f"\nNumbers written to {out}, example sheet to {sheet}.", file=sys.stderr)
 

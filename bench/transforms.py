@@ -1,7 +1,7 @@
 """The copies a leaked photo arrives as: every transform, its helpers, and issue 3's recall targets.
 
-Each transform is a pure, deterministic function of the picture, its file name (which seeds its
-random source) and an unrelated distractor photo, and returns the encoded file a crawler would
+Each transform is a pure, deterministic function of the picture, its random source (seeded from
+the run's --seed, the file name and the transform name) and an unrelated distractor photo, and returns the encoded file a crawler would
 fetch. Their docstrings are the descriptions printed in the report; change a transform's bytes
 and every number measured before stops being comparable.
 """
@@ -22,7 +22,8 @@ ORIGINAL = "original"
 
 RGB = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-# (picture, random source seeded from the file and transform names, an unrelated distractor photo)
+# (picture, random source seeded from the run's seed and the file and transform names, an
+# unrelated distractor photo)
 Transform = Callable[[Image.Image, random.Random, Image.Image], bytes]
 
 
@@ -433,7 +434,6 @@ TRANSFORMS: dict[str, Transform] = {
     "embed 40% in photo": embed_40,
     "watermark": watermark,
 }
-COPIES = (ORIGINAL, *TRANSFORMS)
 
 # Issue 3's "done when" recall for LeakSentinel; it must also beat or equal both baselines.
 TARGETS: dict[str, float] = {
@@ -458,15 +458,11 @@ TARGETS: dict[str, float] = {
 }
 
 
-def transform_rng(file_key: str, transform: str) -> random.Random:
-    """The random source of one transform of one photo: seeded from both names, so a rerun
-    (in any process, in any order) makes byte-identical copies."""
-    return random.Random(f"{file_key}|{transform}")
-
-
-def make_copies(key: str, data: bytes, image: Image.Image, host: Image.Image) -> list[bytes]:
-    """The photo's file itself, then every transform of it, in COPIES order."""
-    return [data] + [fn(image, transform_rng(key, name), host) for name, fn in TRANSFORMS.items()]
+def transform_rng(seed: int, file_key: str, transform: str) -> random.Random:
+    """The random source of one transform of one photo in the run of `seed`: seeded from the
+    run's seed and both names, so a rerun with the same seed (in any process, in any order)
+    makes byte-identical copies, and another seed draws other positions, angles and sizes."""
+    return random.Random(f"{seed}|{file_key}|{transform}")
 
 
 def describe(transform: Transform) -> str:
