@@ -179,7 +179,7 @@ PINNED = {
         "phash": "dbe1005f2de80ff0",
     },
     "asset.jpg": {
-        "pdq": "9ca591d6ecb21905337b664b6e498cdb984b331332d0c69d56bd1ce398ef4334",
+        "pdq": "9ca591d6ecb21905337b664b6e498cdb98cb330322d0c69d56bd1ce399ef4334",
         "phash": "96967be35e5c0560",
     },
 }
