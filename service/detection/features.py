@@ -126,7 +126,7 @@ def extract(grey: Image.Image) -> LocalFeatures:
     keypoints, descriptors = _orb().detectAndCompute(stretched, None)
     if descriptors is None or not keypoints:
         return empty(width, height)
-    points = cv2.KeyPoint_convert(keypoints).astype(np.float32).reshape(-1, 2)
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), np.float32).reshape(-1, 2)
     return LocalFeatures(width, height, points, np.ascontiguousarray(descriptors, np.uint8))
 
 
