@@ -108,9 +108,10 @@ class RuleTable:
         self._starts = np.flatnonzero(np.r_[True, self._owners[1:] != self._owners[:-1]])
         self._present = self._owners[self._starts] if owners else self._owners
 
-    def measure(self, prints: SightingPrints, own: int | None) -> QueryMargin:
+    def measure(self, prints: SightingPrints, own: Sequence[int]) -> QueryMargin:
         """Per asset, the closest distance per algorithm and the joint ratio over the rule's
-        (region, variant) pairs; `own` (the query's own asset, if any) is left out."""
+        (region, variant) pairs; `own` (the positions of the query's own asset and of other
+        photos of its object, bench/objects.py) are left out."""
         count = len(self.keys)
         closest = {a: np.full(count, NONE, dtype=np.int16) for a in self.algorithms}
         joint = np.full(count, NONE, dtype=np.int32)
@@ -127,11 +128,11 @@ class RuleTable:
         for a in self.algorithms:
             nearest_row = distances[a].min(axis=0)
             closest[a][self._present] = np.minimum.reduceat(nearest_row, self._starts)
-        if own is not None:
-            joint[own] = NONE
-            for values in closest.values():
-                values[own] = NONE
-        wrong = per_row if own is None else np.where(self._owners == own, -1, per_row)
+        excluded = np.asarray(own, dtype=np.intp)
+        joint[excluded] = NONE
+        for values in closest.values():
+            values[excluded] = NONE
+        wrong = np.where(np.isin(self._owners, excluded), -1, per_row)
         nearest = None
         if (wrong >= 0).any():
             row = int(np.where(wrong >= 0, wrong, np.iinfo(np.int32).max).argmin())

@@ -8,7 +8,8 @@ within Hamming distance 10 of an asset's pHash) and "PDQ@31" (pdqhash, within 31
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import imagehash
@@ -25,7 +26,7 @@ from service.detection.hashes import (
     fingerprint_sighting,
 )
 from service.detection.index import MatchIndex
-from service.detection.matching import AssetMatch, find_matches
+from service.detection.matching import AssetMatch, find_matches, verified_candidates
 from service.settings import Settings
 
 
@@ -112,6 +113,19 @@ def sighting_prints(decoded: DecodedImage) -> SightingPrints:
     return fingerprint_sighting(decoded.pixels, decoded.width, decoded.height)
 
 
+NEAR_MISS_VOTES = 4  # the fewest point pairs a homography can be fitted to
+
+
+@dataclass(frozen=True)
+class LocalNearMiss:
+    """The wrong asset a query's local features came nearest to, and how near."""
+
+    asset: str
+    votes: int
+    inliers: int  # 0 when no plausible homography explains the votes
+    density: float
+
+
 class LeakSentinel:
     """The service's own pipeline, through its public entry points only."""
 
@@ -154,6 +168,33 @@ class LeakSentinel:
         matches = find_matches(self._index, prints, self._policy)
         self.search_seconds.append(time.perf_counter() - started)
         return [(self._keys[match.asset_id], match) for match in matches]
+
+    def nearest_wrong_local(
+        self, prints: SightingPrints, excluded: Collection[str]
+    ) -> LocalNearMiss | None:
+        """The asset outside `excluded` that the found image's local features came nearest to
+        matching (most inliers, then density): the geometric stage's margin for this query.
+        Asked with the fewest votes a homography needs, so that pairs far below the rule's
+        thresholds are measured too."""
+        if prints.local is None:
+            return None
+        rule = self._policy.features
+        nearest: LocalNearMiss | None = None
+        for candidate, geometry in verified_candidates(
+            self._index, prints.local, rule, min_votes=NEAR_MISS_VOTES
+        ):
+            key = self._keys[candidate.asset_id]
+            if key in excluded:
+                continue
+            miss = LocalNearMiss(
+                key,
+                candidate.votes,
+                geometry.inliers if geometry else 0,
+                geometry.density if geometry else 0.0,
+            )
+            if nearest is None or (miss.inliers, miss.density) > (nearest.inliers, nearest.density):
+                nearest = miss
+        return nearest
 
     def search(self, prints: SightingPrints) -> set[str]:
         return {key for key, _ in self.search_matches(prints)}

@@ -19,9 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.copies import COPIES, TARGETS, TRANSFORMS, make_copies
-from bench.margin import (
-    QueryMargin,
-)
+from bench.margin import QueryMargin
+from bench.methods import LocalNearMiss
 from bench.transforms import ORIGINAL, describe, full_decode, load_font
 
 DISTRACTORS = "distractors"
@@ -61,8 +60,14 @@ class PhotoResult:
     registered: bool
     found_own: dict[str, dict[str, bool]] = field(default_factory=dict)  # copy -> method -> hit
     found_other: dict[str, dict[str, int]] = field(default_factory=dict)  # assets wrongly matched
+    # copy -> method -> other registered photos of the same object matched (bench/objects.py)
+    found_sibling: dict[str, dict[str, int]] = field(default_factory=dict)
+    negatives: int = 0  # registered assets of other objects: each copy's negative pairs
+    same_object: int = 0  # other registered photos of this photo's object
     wrong: list[WrongMatch] = field(default_factory=list)
     margins: dict[str, QueryMargin] = field(default_factory=dict)  # copy -> LeakSentinel's margin
+    # copy -> the wrong asset LeakSentinel's local features came nearest to, if any voted
+    local_misses: dict[str, LocalNearMiss | None] = field(default_factory=dict)
     low_information: dict[str, str | None] = field(default_factory=dict)  # copy -> reason
     errors: list[str] = field(default_factory=list)
     method_seconds: dict[str, float] = field(default_factory=dict)
@@ -198,8 +203,9 @@ def report_recall(run: Run) -> dict[str, Any]:
     return {"recall": recall, "targets": TARGETS, "missed_by_" + names[0]: missed}
 
 
-def _leaks(population: Sequence[PhotoResult], names: Sequence[str], per_query: int) -> Any:
-    """Per method: queries that matched a wrong asset, wrong (query, asset) pairs, and each one."""
+def _leaks(population: Sequence[PhotoResult], names: Sequence[str]) -> Any:
+    """Per method: queries that matched a wrong asset, wrong (query, asset) pairs, and each one;
+    and the matches of another photo of the query's object, which are neither."""
     found: dict[str, dict[str, Any]] = {}
     for m in names:
         wrong = [(r.key, c, r.found_other[c][m]) for r in population for c in COPIES]
@@ -210,19 +216,21 @@ def _leaks(population: Sequence[PhotoResult], names: Sequence[str], per_query: i
         found[m] = {
             "queries": len(wrong),
             "queries_matching": sum(1 for *_, n in wrong if n),
-            "pairs": len(wrong) * per_query,
+            "pairs": sum(r.negatives for r in population) * len(COPIES),
             "pairs_matching": sum(n for *_, n in wrong),
             "queries_matching_by_copy": by_copy,
             "wrong_matches": [w for r in population for w in r.wrong if w.method == m],
+            "same_object_pairs": sum(r.same_object for r in population) * len(COPIES),
+            "same_object_matching": sum(r.found_sibling[c][m] for r in population for c in COPIES),
         }
     return found
 
 
 def report_false_leaks(run: Run) -> dict[str, Any]:
-    names, n_assets = run.method_names, len(run.assets)
+    names = run.method_names
     leaks = {
-        DISTRACTORS: _leaks(run.unregistered, names, n_assets),
-        OTHER_ASSETS: _leaks(run.registered, names, n_assets - 1),
+        DISTRACTORS: _leaks(run.unregistered, names),
+        OTHER_ASSETS: _leaks(run.registered, names),
     }
     combined = {
         m: {
@@ -259,6 +267,19 @@ def report_false_leaks(run: Run) -> dict[str, Any]:
     header = ["queries", "method", "queries matching a wrong asset", "wrong (query, asset) pairs"]
     print(table([*header, "false positives per pair"], rows))
     print("\nA zero is bounded by the rule of three: under 3 / pairs per pair at 95% confidence.")
+    same = [
+        [population, m, f"{f['same_object_matching']} of {f['same_object_pairs']:,}"]
+        for population, by_method in leaks.items()
+        for m, f in by_method.items()
+        if f["same_object_pairs"]
+    ]
+    if same:
+        print(
+            "\nNot counted above, as they are not negatives: copies of a photo against a "
+            "registered *other photo of the same object* (two shots of one grocery package, "
+            "bench/objects.py). A match there is a second photo of the product found.\n"
+        )
+        print(table(["queries", "method", "(query, same-object asset) pairs matching"], same))
     for population, by_method in leaks.items():
         for m, f in by_method.items():
             if not f["queries_matching_by_copy"]:

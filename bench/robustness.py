@@ -73,9 +73,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.copies import COPIES, make_copies
+from bench.local_margin import report_local_margin
 from bench.margin import RuleTable
 from bench.margin_report import report_estimate, report_margin
 from bench.methods import LeakSentinel, Method, make_methods
+from bench.objects import objects, siblings
 from bench.report import (
     PhotoResult,
     Run,
@@ -106,6 +108,9 @@ class Job:
     host_path: Path  # the unrelated distractor photo for the embed
     registered: bool
     seed: int  # the run's seed, which also seeds every transform's random source
+    # The other registered assets that show the same object (bench/objects.py): a match of one
+    # of them is neither this photo's own nor a false leak.
+    siblings: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -165,11 +170,14 @@ def _query(
                 m.score,
             )
             for asset, m in matches
-            if asset != job.key
+            if asset != job.key and asset not in job.siblings
         ]
     else:
         found = method.query(data)
-        wrong = [WrongMatch(method.name, job.key, name, a) for a in sorted(found - {job.key})]
+        wrong = [
+            WrongMatch(method.name, job.key, name, a)
+            for a in sorted(found - {job.key} - job.siblings)
+        ]
     return found, wrong
 
 
@@ -185,9 +193,12 @@ def _run_photo(job: Job) -> PhotoResult:
     result.transform_seconds = time.perf_counter() - started
     result.method_seconds = {method.name: 0.0 for method in worker.methods}
     searches_before = len(worker.probe.search_seconds)
-    own = worker.positions.get(job.key)
+    own = [worker.positions[k] for k in (job.key, *job.siblings) if k in worker.positions]
+    result.negatives = len(worker.positions) - len(own)
+    result.same_object = len(own) - (job.key in worker.positions)
     for name, copy in zip(COPIES, copies, strict=True):
         result.found_own[name], result.found_other[name] = {}, {}
+        result.found_sibling[name] = {}
         failed = False
         for method in worker.methods:
             started = time.perf_counter()
@@ -199,7 +210,8 @@ def _run_photo(job: Job) -> PhotoResult:
                 failed |= method is worker.probe
             result.method_seconds[method.name] += time.perf_counter() - started
             result.found_own[name][method.name] = job.key in found
-            result.found_other[name][method.name] = len(found - {job.key})
+            result.found_other[name][method.name] = len(found - {job.key} - job.siblings)
+            result.found_sibling[name][method.name] = len(found & job.siblings)
             result.wrong += wrong
         if failed:
             continue
@@ -207,6 +219,9 @@ def _run_photo(job: Job) -> PhotoResult:
         reason = prints.low_information
         result.low_information[name] = str(reason) if reason else None
         result.margins[name] = worker.rule.measure(prints, own)
+        result.local_misses[name] = worker.probe.nearest_wrong_local(
+            prints, {job.key, *job.siblings}
+        )
     result.search_seconds = worker.probe.search_seconds[searches_before:]
     return result
 
@@ -254,7 +269,13 @@ def _pool_map(
 def report(run: Run) -> dict[str, Any]:
     """Prints the markdown report, section by section; returns every number in it."""
     numbers: dict[str, Any] = {}
-    for section in (report_header, report_recall, report_false_leaks, report_margin):
+    for section in (
+        report_header,
+        report_recall,
+        report_false_leaks,
+        report_margin,
+        report_local_margin,
+    ):
         numbers |= section(run)
     numbers |= report_estimate(run, numbers["tail"])
     numbers |= report_speed(run)
@@ -270,7 +291,13 @@ def report_multi(runs: Sequence[Run]) -> dict[str, Any]:
     with contextlib.redirect_stdout(quiet):  # the numbers first; printed below, seed by seed
         for run in runs:
             numbers: dict[str, Any] = {}
-            for section in (report_header, report_recall, report_false_leaks, report_margin):
+            for section in (
+                report_header,
+                report_recall,
+                report_false_leaks,
+                report_margin,
+                report_local_margin,
+            ):
                 numbers |= section(run)
             per_seed[str(run.args.seed)] = numbers | report_estimate(run, numbers["tail"])
     seeds = ", ".join(str(run.args.seed) for run in runs)
@@ -297,11 +324,12 @@ def split(
     assets = sorted(keys[p] for p in order[:half])
     distractors = sorted(keys[p] for p in order[half:])
     by_key = {key: path for path, key in keys.items()}
+    same = siblings(sorted(keys.values()), assets, objects(root))
     jobs = []
     for key in sorted(keys.values()):
         hosts = [d for d in distractors if d != key]
         host = random.Random(f"{seed}|host|{key}").choice(hosts)
-        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets), seed))
+        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets), seed, same[key]))
     return jobs, assets, distractors
 
 
