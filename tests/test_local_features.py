@@ -10,10 +10,12 @@ from PIL import Image
 from service.detection import feature_index, features
 from service.detection.decode import ImageLimits, decode
 from service.detection.errors import InvalidFingerprint
+from service.detection.feature_index import Candidate
 from service.detection.features import LocalFeatures
 from service.detection.hashes import fingerprint_asset, fingerprint_sighting, local_features_of
 from service.detection.index import MatchIndex
 from service.detection.matching import LOCAL_VARIANT, AssetMatch, find_matches
+from service.detection.verify import Geometry, verify
 from service.settings import Settings
 from tests.images import encode, photo
 
@@ -105,6 +107,41 @@ def test_copy_pasted_small_into_another_picture_is_placed_where_it_lies(index: R
     ys = [y for _, y in match.region_polygon]
     assert min(xs) == pytest.approx(600 / 1280, abs=0.03)
     assert min(ys) == pytest.approx(400 / 960, abs=0.03)
+
+
+def _shown_small(found_in_tile: int) -> Geometry | None:
+    """30 of an asset's 1,000 keypoints found again in a half-size tile of a 512 x 384 found
+    image that holds `found_in_tile` keypoints, and 800 more keypoints elsewhere."""
+    rng = np.random.default_rng(5)
+    asset = LocalFeatures(
+        512,
+        384,
+        (rng.random((1000, 2)) * (512, 384)).astype(np.float32),
+        np.zeros((1000, features.DESCRIPTOR_BYTES), np.uint8),
+    )
+    tile = (rng.random((found_in_tile, 2)) * (256, 192) + (256, 0)).astype(np.float32)
+    elsewhere = (rng.random((800, 2)) * (256, 384)).astype(np.float32)
+    points = np.concatenate([tile, elsewhere])
+    found = LocalFeatures(
+        512, 384, points, np.zeros((len(points), features.DESCRIPTOR_BYTES), np.uint8)
+    )
+    pairs = asset.points[:30]
+    candidate = Candidate(uuid.uuid4(), 30, pairs, pairs / 2 + np.float32((256, 0)))
+    return verify(candidate, asset, found)
+
+
+def test_asset_shown_small_is_judged_by_the_keypoints_its_region_holds() -> None:
+    # A collage tile: all 1,000 asset keypoints project into the found image, but the tile
+    # holds only 150 of the found image's, so 30 agreeing pairs are a dense agreement.
+    geometry = _shown_small(found_in_tile=150)
+    assert geometry is not None and geometry.inliers == 30
+    assert geometry.density >= Settings().match_policy.features.min_density
+
+
+def test_few_agreeing_pairs_in_a_region_rich_in_keypoints_stay_sparse() -> None:
+    geometry = _shown_small(found_in_tile=1500)
+    assert geometry is not None
+    assert geometry.density < Settings().match_policy.features.min_density
 
 
 def test_dark_copy_of_a_photo_is_found(index: Registered) -> None:

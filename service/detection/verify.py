@@ -25,13 +25,13 @@ class Geometry:
     """What verification found for one candidate asset."""
 
     inliers: int
-    # Inliers over the asset keypoints that the projection puts inside the found image: a true
-    # copy keeps a good share of them; a chance agreement (a shared logo, a repeated texture)
-    # explains a few points of a projection that should have brought many more.
+    # Inliers over the keypoints that could have agreed: those of the asset that the projection
+    # puts inside the found image, or those of the found image inside the projected asset,
+    # whichever are fewer. A true copy keeps a good share of them; a chance agreement (a shared
+    # logo, a repeated texture) explains a few points of a region that holds many. The fewer
+    # side bounds what can agree: an asset shown small (a collage tile, an embed) brings all its
+    # keypoints into a patch of the found image that holds few of the found image's own.
     density: float
-    # Inliers over the found image's keypoints inside the projected asset: the same question
-    # asked from the found side, where an asset shown small (a collage tile) keeps few points.
-    coverage: float
     polygon: Polygon
 
 
@@ -64,12 +64,9 @@ def verify(candidate: Candidate, asset: LocalFeatures, found: LocalFeatures) -> 
         & (projected[:, 1] >= 0)
         & (projected[:, 1] < found.height)
     )
-    density = inliers / max(int(inside.sum()), inliers, 1)
-    within = cv2.pointPolygonTest
-    contour = quad.reshape(-1, 1, 2).astype(np.float32)
-    covered = sum(within(contour, (float(x), float(y)), False) >= 0 for x, y in found.points)
-    coverage = inliers / max(covered, inliers, 1)
-    return Geometry(inliers, round(density, 4), round(coverage, 4), _shares(quad, found))
+    covered = int(_inside_convex(quad, found.points).sum())
+    density = inliers / max(min(int(inside.sum()), covered), inliers, 1)
+    return Geometry(inliers, round(density, 4), _shares(quad, found))
 
 
 def _plausible(quad: np.ndarray, asset: LocalFeatures, found: LocalFeatures) -> bool:
@@ -91,6 +88,16 @@ def _plausible(quad: np.ndarray, asset: LocalFeatures, found: LocalFeatures) -> 
     if not (1 / MAX_SCALE <= scale <= MAX_SCALE):
         return False
     return area >= MIN_AREA_SHARE * found.width * found.height
+
+
+def _inside_convex(quad: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which points lie in the convex quadrilateral (edges included): on the same side of
+    every edge. `_plausible` has made sure the quadrilateral is convex."""
+    start = quad.astype(np.float64)
+    edges = np.roll(start, -1, axis=0) - start
+    offsets = points[:, None, :].astype(np.float64) - start[None]
+    sides = edges[None, :, 0] * offsets[..., 1] - edges[None, :, 1] * offsets[..., 0]
+    return np.asarray((sides >= 0).all(axis=1) | (sides <= 0).all(axis=1))
 
 
 def _area(quad: np.ndarray) -> float:
