@@ -93,9 +93,7 @@ def _new_index(descriptors: np.ndarray, seed: int) -> tuple[faiss.IndexBinary, i
     top.nprobe = TOP_PROBE
     top.train(centroids)
     top.add(centroids)
-    index = faiss.IndexBinaryIVF(top, DESCRIPTOR_BYTES * 8, lists)
-    index.own_fields = True  # the index frees its quantizer, which Python must then not free
-    top.this.disown()
+    index = faiss.IndexBinaryIVF(top, DESCRIPTOR_BYTES * 8, lists)  # which keeps `top` alive
     index.train(centroids)  # the quantizer holds its lists' centroids already: nothing to learn
     index.nprobe = NPROBE
     return index, total
