@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     # Local features (the geometric stage) show an asset when at least feature_min_votes of the
     # found image's ORB descriptors pass the ratio test onto it (each within
     # feature_max_distance of 256 bits), and the RANSAC homography over those pairs keeps at least
-    # feature_min_inliers of them and feature_min_density of the asset keypoints it projects into
-    # the found image; the feature_candidates assets with most votes are verified. Measured with
+    # feature_min_inliers of them and feature_min_density of the keypoints that could have
+    # agreed (detection/verify.py's density); the feature_candidates assets with most votes are verified. Measured with
     # bench/robustness.py (bench/README.md).
     feature_max_distance: int = Field(default=64, ge=0, le=128)
     feature_ratio: float = Field(default=0.8, gt=0, le=1)

@@ -37,8 +37,8 @@ class AssetMatch:
 class FeatureRule:
     """When local features show an asset: enough descriptors vote for it (each within
     `max_distance` bits of an asset descriptor and passing the ratio test), and a homography
-    explains at least `min_inliers` of the pairs and `min_density` of the asset keypoints that it
-    puts inside the found image."""
+    explains at least `min_inliers` of the pairs and `min_density` of the keypoints that could
+    have agreed (verify.Geometry.density)."""
 
     max_distance: int = 64
     ratio: float = 0.8
