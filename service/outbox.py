@@ -17,6 +17,7 @@ from standardwebhooks import Webhook as Signer
 
 from service import webhooks
 from service.actors import SYSTEM
+from service.errors import InvalidInput
 from service.runtime import Runtime
 from storage.db import transaction
 from storage.repositories import webhooks as webhooks_repo
@@ -147,7 +148,12 @@ class OutboxWorker:
             claimed = self.claim()
             if claimed is None:
                 break
-            self.settle(claimed, self.attempt(claimed))
+            try:
+                outcome = self.attempt(claimed)
+            except Exception as exc:  # recorded as the attempt's error; the round goes on
+                log.exception("outbox worker: delivery %s failed unexpectedly", claimed.delivery_id)
+                outcome = Outcome(None, f"{type(exc).__name__}: {exc}")
+            self.settle(claimed, outcome)
             attempts += 1
         return attempts
 
@@ -193,7 +199,10 @@ class OutboxWorker:
 
     def attempt(self, claimed: Claimed) -> Outcome:
         """One signed POST of the stored payload, to an address checked just before."""
-        url = httpx.URL(claimed.url)
+        try:
+            url = webhooks.target(claimed.url)  # stored before registration parsed it this way
+        except InvalidInput as exc:
+            return Outcome(None, str(exc))
         host = url.raw_host.decode("ascii")
         try:
             addresses = resolve(host, url.port or DEFAULT_PORTS[url.scheme])

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import httpx2 as httpx
 from sqlmodel import Session
 
 from service import audit
@@ -72,6 +73,20 @@ def enqueue(
     return len(deliveries)
 
 
+def target(url: str) -> httpx.URL:
+    """`url` as the delivery reads it, or InvalidInput: the same parser at registration and at
+    every delivery, so an endpoint that registers can always be attempted. (urllib accepts
+    hosts such as `0177.0.0.1` or `①②⑦.0.0.1` that httpx refuses.)"""
+    try:
+        parsed = httpx.URL(url)
+        parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise InvalidInput(f"url cannot be delivered to: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise InvalidInput("url must be an absolute http or https URL")
+    return parsed
+
+
 def _checked_events(events: Sequence[str]) -> list[str]:
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
@@ -89,6 +104,7 @@ def create_webhook(
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(f"url is longer than {MAX_URL_LENGTH} characters")
     url = checked_url(url, "url")
+    target(url)
     now = runtime.clock()
     secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
     hook = webhooks_repo.add(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,9 @@ from service import outbox
 from service.outbox import OutboxWorker
 from service.runtime import Runtime
 from service.settings import Settings
+from storage.db import transaction
 from storage.models import AuditEvent
+from storage.models import Webhook as WebhookRow
 from storage.types import utcnow
 from tests.api_client import Api, auth
 from tests.conftest import Clock
@@ -268,6 +271,8 @@ def test_only_security_and_admin_manage_endpoints(api: Api, role: str) -> None:
         {"url": "https://hooks.example.com/leaks"},
         {"events": EVENTS},
         {"url": "https://hooks.example.com/leaks", "events": EVENTS, "secret": "whsec_x"},
+        {"url": "http://0177.0.0.1/hook", "events": EVENTS},
+        {"url": "http://①②⑦.0.0.1/hook", "events": EVENTS},
     ],
     ids=[
         "ftp-url",
@@ -281,6 +286,8 @@ def test_only_security_and_admin_manage_endpoints(api: Api, role: str) -> None:
         "events-missing",
         "url-missing",
         "secret-chosen-by-client",
+        "octal-ipv4-host-the-delivery-cannot-parse",
+        "enclosed-digit-host-the-delivery-cannot-parse",
     ],
 )
 def test_bad_endpoint_is_422_and_stores_nothing(api: Api, body: dict[str, Any]) -> None:
@@ -385,6 +392,28 @@ def test_a_failing_receiver_gets_retries_with_backoff_then_success(
     [delivery] = deliveries(api, hook["id"])
     assert (delivery["attempts"], delivery["last_status_code"]) == (3, 204)
     assert delivery["last_error"] is None
+
+
+def test_an_endpoint_stored_with_an_unparseable_url_records_its_error_and_delays_no_other(
+    settings: Settings, clock: Clock, bootstrap_key: str, receiver: Receiver
+) -> None:
+    with running_app(settings, clock, bootstrap_key, run_outbox_worker=False) as api:
+        broken, working = register(api, receiver.url), register(api, receiver.url)
+        # As stored before registration parsed URLs the way the delivery does.
+        with transaction(runtime_of(api).sessions) as session:
+            row = session.get(WebhookRow, uuid.UUID(broken["id"]))
+            assert row is not None
+            row.url = "http://0177.0.0.1/hook"
+        open_leak(api)
+        with OutboxWorker(runtime_of(api)) as worker:
+            assert worker.deliver_due() == 2
+
+        [failed] = deliveries(api, broken["id"])
+        [sent] = deliveries(api, working["id"])
+    assert (failed["status"], failed["attempts"]) == ("pending", 1)
+    assert failed["last_error"].startswith("url cannot be delivered to: ")
+    assert sent["status"] == "delivered"
+    assert len(receiver.requests) == 1
 
 
 def test_a_delivery_fails_for_good_after_eight_attempts(
