@@ -136,7 +136,7 @@ def share_between_workers(data_dir: Path) -> None:
     earlier run are removed, so the counters start at zero with the server, as they would in one
     process. Honours a folder the operator set already."""
     folder = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(folder)

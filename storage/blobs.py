@@ -91,7 +91,7 @@ class BlobStore:
                 break
             missing.append(ancestor)
         for made in reversed(missing):
-            made.mkdir(exist_ok=True)
+            made.mkdir(mode=0o700, exist_ok=True)  # leaked pictures: the owner's only
             # A new folder's own entry is durable only once its parent is: without it, a blob
             # fsynced into it could be lost with the folder on a crash of a journal-less
             # filesystem. Synced whoever made it, since another process may not have yet.

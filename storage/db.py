@@ -31,6 +31,10 @@ CONNECT_TIMEOUT_SECONDS = 5
 _UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -44,7 +48,7 @@ def make_engine(url: str) -> Engine:
         )
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -58,6 +62,17 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def private_file(path: Path) -> None:
+    """Creates `path` empty, readable by its owner only (0600), in a folder made 0700 if it is
+    missing, unless the file exists. The database holds keys' hashes, webhook endpoints and leak
+    evidence; SQLite gives its journal and WAL files the mode of the database file."""
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:

@@ -142,7 +142,7 @@ def _stored_secret(data_dir: Path) -> bytes:
     both read its secret, never a half-written file."""
     path = data_dir / SIGNING_KEY_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".ui-session-")
         try:
             with os.fdopen(fd, "w") as handle:
