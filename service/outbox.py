@@ -19,6 +19,7 @@ from service import webhooks
 from service.actors import SYSTEM
 from service.errors import InvalidInput
 from service.runtime import Runtime
+from service.sealed import SecretUnreadable
 from storage.db import transaction
 from storage.repositories import webhooks as webhooks_repo
 from storage.types import utcnow
@@ -203,6 +204,10 @@ class OutboxWorker:
             url = webhooks.target(claimed.url)  # stored before registration parsed it this way
         except InvalidInput as exc:
             return Outcome(None, str(exc))
+        try:
+            secret = self.runtime.sealer.unseal(claimed.secret)
+        except SecretUnreadable as exc:
+            return Outcome(None, str(exc))
         host = url.raw_host.decode("ascii")
         try:
             addresses = resolve(host, url.port or DEFAULT_PORTS[url.scheme])
@@ -216,7 +221,7 @@ class OutboxWorker:
                         f"refused {host}: {why}; set LEAKSENTINEL_WEBHOOK_ALLOW_PRIVATE_TARGETS"
                         "=true to allow private targets",
                     )
-        headers = self._headers(claimed, url)
+        headers = self._headers(claimed, url, secret)
         # TLS still verifies the certificate against the host name, not the address.
         extensions: dict[str, Any] = {"sni_hostname": host} if url.scheme == "https" else {}
         error = f"{host} has no address"
@@ -238,11 +243,11 @@ class OutboxWorker:
                 return Outcome(None, f"{host}: {type(exc).__name__}: {exc}")
         return Outcome(None, error)
 
-    def _headers(self, claimed: Claimed, url: httpx.URL) -> dict[str, str]:
+    def _headers(self, claimed: Claimed, url: httpx.URL, secret: str) -> dict[str, str]:
         # The id is the delivery's, the same on every retry, so that receivers can deduplicate.
         msg_id = str(claimed.delivery_id)
         timestamp = int(utcnow().timestamp())
-        signature = Signer(claimed.secret).sign(
+        signature = Signer(secret).sign(
             msg_id, datetime.fromtimestamp(timestamp, UTC), claimed.body
         )
         return {

@@ -18,6 +18,7 @@ from service.detection.hashes import Fingerprint
 from service.detection.index import MatchIndex
 from service.detection.matching import MatchPolicy
 from service.ratelimit import RateLimiter
+from service.sealed import Sealer, seal_plaintext
 from service.settings import Settings
 from storage import migrate
 from storage.blobs import BlobStore
@@ -66,6 +67,11 @@ class Runtime:
         return self.settings.match_policy
 
     @cached_property
+    def sealer(self) -> Sealer:
+        """Seals and opens the webhook signing secrets stored in the database."""
+        return Sealer.from_settings(self.settings)
+
+    @cached_property
     def rate_limiter(self) -> RateLimiter:
         # Its own monotonic clock, not `clock`: that one is wall time, which tests hold still
         # and which may step back, and a budget must refill however the calendar moves.
@@ -98,7 +104,8 @@ def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 
 def start(runtime: Runtime) -> None:
-    """Migrates, creates the bootstrap admin key if asked to, chains any sightings stored before
+    """Migrates, creates the bootstrap admin key if asked to, seals webhook secrets stored in
+    the clear, chains any sightings stored before
     the evidence chain existed, and loads the match index."""
     migrate.upgrade_to_head(runtime.engine)
     if runtime.settings.bootstrap_admin_key:
@@ -110,6 +117,9 @@ def start(runtime: Runtime) -> None:
             # `serve --workers N` starts N processes at once on an empty database: one of them
             # creates the key, the others find it taken, which is the outcome they wanted.
             log.info("the bootstrap admin key was created by another process")
+    with transaction(runtime.sessions) as session:
+        if count := seal_plaintext(session, runtime.sealer):
+            log.info("sealed %d webhook secrets stored in the clear", count)
     with transaction(runtime.sessions) as session:
         if sealed := chain.seal_unchained(session):
             log.info("appended %d sightings from before the evidence chain to it", sealed)

@@ -4,6 +4,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     # A failed delivery is retried after this many seconds, doubling each time (8 attempts).
     webhook_retry_base_seconds: float = Field(default=60.0, gt=0, le=3600)
 
+    # Seals webhook signing secrets at rest (service/sealed.py): Fernet keys, comma separated,
+    # the first sealing and any opening. Empty: a key made in data_dir on first use, which the
+    # processes of one host share; replicas on several hosts must all be given the same.
+    secrets_key: str = ""
+
     # Signs the dashboard's session cookies. Empty: a random secret kept in data_dir, which the
     # worker processes of one host share; replicas on several hosts must all be given the same.
     ui_session_secret: str = ""
@@ -114,6 +120,19 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_keys(cls, value: str) -> str:
+        for key in (k.strip() for k in value.split(",") if k.strip()):
+            try:
+                Fernet(key)
+            except ValueError as exc:
+                raise ValueError(
+                    "must be Fernet keys (32 bytes in url-safe base64, as "
+                    "cryptography.fernet.Fernet.generate_key() makes), comma separated"
+                ) from exc
         return value
 
     @field_validator("metrics_listen")

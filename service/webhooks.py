@@ -112,7 +112,7 @@ def create_webhook(
         Webhook(
             url=url,
             events=_checked_events(events),
-            secret=secret,
+            secret=runtime.sealer.seal(secret),
             created_by=actor.key_id,
             created_at=now,
             updated_at=now,

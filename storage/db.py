@@ -3,7 +3,7 @@
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,8 @@ def private_file(path: Path) -> None:
     missing, unless the file exists. The database holds keys' hashes, webhook endpoints and leak
     evidence; SQLite gives its journal and WAL files the mode of the database file."""
     path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-    try:
+    with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-    except FileExistsError:
-        pass
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:

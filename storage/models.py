@@ -238,8 +238,9 @@ class Webhook(SQLModel, table=True):
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     url: str = Field(max_length=2048)
     events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # Kept as issued: the worker needs it to sign every delivery.
-    secret: str = Field(max_length=100)
+    # The worker needs it to sign every delivery, so it is encrypted, not hashed: "fernet:" and
+    # the token (service/sealed.py); plaintext only until the first start after migration 0009.
+    secret: str = Field(max_length=400)
     status: str = Field(default="active", max_length=20)  # "active" or "disabled"
     disabled_reason: str | None = Field(default=None, max_length=300)
     created_by: UUID | None = Field(default=None, foreign_key="api_keys.id")

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import col, select
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -414,6 +416,84 @@ def test_an_endpoint_stored_with_an_unparseable_url_records_its_error_and_delays
     assert failed["last_error"].startswith("url cannot be delivered to: ")
     assert sent["status"] == "delivered"
     assert len(receiver.requests) == 1
+
+
+def _stored_secret(api: Api, webhook_id: str) -> str:
+    with transaction(runtime_of(api).sessions) as session:
+        row = session.get(WebhookRow, uuid.UUID(webhook_id))
+        assert row is not None
+        return row.secret
+
+
+def _store_secret(api: Api, webhook_id: str, secret: str) -> None:
+    with transaction(runtime_of(api).sessions) as session:
+        row = session.get(WebhookRow, uuid.UUID(webhook_id))
+        assert row is not None
+        row.secret = secret
+
+
+def test_signing_secrets_are_stored_sealed_and_still_sign(api: Api, receiver: Receiver) -> None:
+    hook = register(api, receiver.url)
+    stored = _stored_secret(api, hook["id"])
+    assert stored.startswith("fernet:")
+    assert hook["secret"] not in stored
+    assert hook["secret"].removeprefix("whsec_") not in stored
+
+    open_leak(api)
+    wait_until(lambda: len(receiver.requests) == 1)
+    assert verified(hook["secret"], receiver.requests[0])["type"] == "leak.opened"
+
+
+def test_a_secret_stored_in_the_clear_is_sealed_at_the_next_start(
+    settings: Settings, clock: Clock, bootstrap_key: str, receiver: Receiver
+) -> None:
+    with running_app(settings, clock, bootstrap_key, run_outbox_worker=False) as api:
+        hook = register(api, receiver.url)
+        _store_secret(api, hook["id"], hook["secret"])  # as stored before migration 0009
+    with running_app(settings, clock, bootstrap_key, run_outbox_worker=False) as api:
+        assert _stored_secret(api, hook["id"]).startswith("fernet:")
+        open_leak(api)
+        with OutboxWorker(runtime_of(api)) as worker:
+            assert worker.deliver_due() == 1
+    [request] = receiver.requests
+    assert verified(hook["secret"], request)["type"] == "leak.opened"
+
+
+def test_rotated_keys_open_old_secrets_and_a_lost_key_is_an_attempt_error(
+    settings: Settings, clock: Clock, bootstrap_key: str, receiver: Receiver
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    quiet = {"run_outbox_worker": False}
+    with running_app(settings, clock, bootstrap_key, secrets_key=old, **quiet) as api:
+        hook = register(api, receiver.url)
+        open_leak(api)
+    rotated = f"{new},{old}"
+    with (
+        running_app(settings, clock, bootstrap_key, secrets_key=rotated, **quiet) as api,
+        OutboxWorker(runtime_of(api)) as worker,
+    ):
+        assert worker.deliver_due() == 1
+    assert verified(hook["secret"], receiver.requests[0])["type"] == "leak.opened"
+
+    with running_app(settings, clock, bootstrap_key, secrets_key=new, **quiet) as api:
+        triage(api, open_leak_id(api), status="resolved")
+        with OutboxWorker(runtime_of(api)) as worker:
+            assert worker.deliver_due() == 1
+        [unsigned, _] = deliveries(api, hook["id"])
+    assert len(receiver.requests) == 1
+    assert (unsigned["status"], unsigned["attempts"]) == ("pending", 1)
+    assert "no longer configured" in unsigned["last_error"]
+
+
+def open_leak_id(api: Api) -> str:
+    [leak] = api.leaks()
+    return str(leak["id"])
+
+
+@pytest.mark.parametrize("key", ["not-a-key", "a" * 44, "x,"])
+def test_a_malformed_secrets_key_is_refused_with_the_setting_named(key: str) -> None:
+    with pytest.raises(ValidationError, match="secrets_key"):
+        Settings(_env_file=None, secrets_key=key)  # type: ignore[call-arg]
 
 
 def test_a_delivery_fails_for_good_after_eight_attempts(

@@ -5,17 +5,15 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
 from fastapi import Request, Response
 
 from service.settings import Settings
+from storage.keyfile import kept_secret
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +119,9 @@ def signer_for(settings: Settings) -> Signer:
     secret = settings.ui_session_secret.encode()
     if not secret:
         try:
-            secret = _stored_secret(settings.data_dir)
+            secret = kept_secret(
+                settings.data_dir, SIGNING_KEY_FILE, lambda: secrets.token_urlsafe(48)
+            )
         except OSError:
             # A read-only data folder must not keep the API from starting: the dashboard then
             # signs with a secret of this process, and its sessions end with it.
@@ -133,25 +133,3 @@ def signer_for(settings: Settings) -> Signer:
             )
             secret = secrets.token_bytes(32)
     return Signer(secret, settings.ui_session_hours * 3600)
-
-
-def _stored_secret(data_dir: Path) -> bytes:
-    """The secret kept in data_dir, created on first use. Every worker process of one host reads
-    the same file, so a session signed by one is good in all, and restarts keep people signed in.
-    Created aside and hard-linked into place: of two processes starting at once, one wins and
-    both read its secret, never a half-written file."""
-    path = data_dir / SIGNING_KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".ui-session-")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    return path.read_bytes().strip()

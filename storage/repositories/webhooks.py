@@ -31,6 +31,12 @@ def active(session: Session) -> list[Webhook]:
     return list(session.exec(statement))
 
 
+def with_plaintext_secrets(session: Session, sealed_prefix: str) -> list[Webhook]:
+    """Endpoints whose secret is not sealed yet, locked for the change."""
+    query = select(Webhook).where(col(Webhook.secret).not_like(f"{sealed_prefix}%"))
+    return list(session.exec(query.with_for_update()))
+
+
 def remove(session: Session, hook: Webhook) -> None:
     """The endpoint and its delivery log go together: the log only means something beside it."""
     session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == hook.id))
