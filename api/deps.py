@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.ui.session import COOKIE, Signer, UiSession
-from service import keys
+from service import dashboard_sessions, keys
 from service.actors import Actor, Role
 from service.errors import NotAuthenticated
 from service.runtime import Runtime
@@ -125,6 +125,8 @@ UiSessionDep = Annotated[UiSession | None, Depends(get_ui_session)]
 
 def get_ui_actor(request: Request, session: SessionDep, ui_session: UiSessionDep) -> Actor:
     if ui_session is None or ui_session.key_id is None:
+        raise SignInRequired
+    if dashboard_sessions.has_ended(session, ui_session.nonce):  # signed out: a copied cookie
         raise SignInRequired
     remote = request.client.host if request.client else None
     try:

@@ -232,6 +232,19 @@ class Dismissal(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class DashboardSignOut(SQLModel, table=True):
+    """A dashboard session ended by signing out, by its cookie's nonce: the cookie is signed, not
+    stored, so a copy of it stays valid until its expiry unless the server remembers the end.
+    Kept until that expiry, after which the cookie is refused anyway."""
+
+    __tablename__ = "dashboard_sign_outs"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    key_id: UUID | None = Field(default=None, foreign_key="api_keys.id")
+    ended_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 class Webhook(SQLModel, table=True):
     __tablename__ = "webhooks"
 

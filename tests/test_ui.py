@@ -526,6 +526,26 @@ def test_revoking_the_key_ends_its_sessions(client: TestClient, api: Api) -> Non
     assert client.get("/ui/leaks", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_ends_the_session_so_a_copied_cookie_stops_working(
+    client: TestClient, api: Api
+) -> None:
+    sign_in(client, api.security)
+    copied = client.cookies[COOKIE]
+    token = csrf_of(client.get("/ui/leaks").text)
+    signed_out = client.post("/ui/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert signed_out.status_code == 303
+
+    client.cookies.clear()
+    client.cookies.set(COOKIE, copied)  # as an attacker who copied it earlier would
+    response = client.get("/ui/leaks", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login"
+    # Signing in again starts a new session, which works.
+    client.cookies.clear()
+    sign_in(client, api.security)
+    assert client.get("/ui/leaks").status_code == 200
+
+
 def test_a_post_with_another_sessions_token_is_refused(client: TestClient, api: Api) -> None:
     api.asset(jpeg(1))
     api.sighting(jpeg(1))

@@ -5,6 +5,7 @@ functions as the API."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from api.deps import (
 from api.ui import present
 from api.ui.render import page
 from api.ui.session import Signer, UiSession, clear_cookie, set_cookie
-from service import assets, keys, leaks, sources, thumbnails
+from service import assets, dashboard_sessions, keys, leaks, sources, thumbnails
 from service.actors import Actor, Role
 from service.errors import (
     Conflict,
@@ -180,7 +181,21 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, _: CsrfChecked) -> RedirectResponse:
+def logout(
+    request: Request,
+    session: SessionDep,
+    signer: SignerDep,
+    ui_session: UiSessionDep,
+    _: CsrfChecked,
+) -> RedirectResponse:
+    if ui_session is not None and ui_session.signed_in:
+        dashboard_sessions.sign_out(
+            session,
+            ui_session.nonce,
+            ui_session.key_id,
+            now=datetime.now(UTC),
+            expires_at=datetime.fromtimestamp(ui_session.issued_at + signer.session_seconds, UTC),
+        )
     response = RedirectResponse("/ui/login", status_code=303)
     clear_cookie(response, request)
     return response
