@@ -5,6 +5,7 @@ from uuid import UUID
 
 from sqlmodel import Session, col, select
 
+from storage.db import gate_writes
 from storage.models import Asset, AssetFingerprint
 from storage.repositories._paging import Position, after
 
@@ -18,7 +19,10 @@ def add(session: Session, asset: Asset, fingerprints: Iterable[AssetFingerprint]
 
 
 def get(session: Session, asset_id: UUID, *, for_update: bool = False) -> Asset | None:
-    # The row lock serialises leak decisions for one asset on PostgreSQL; SQLite has one writer.
+    # The row lock serialises changes to one asset on PostgreSQL; on SQLite, which ignores FOR
+    # UPDATE, the writer gate does, so a read-modify-write sees the last committed change.
+    if for_update:
+        gate_writes(session)
     return session.get(Asset, asset_id, with_for_update=for_update)
 
 

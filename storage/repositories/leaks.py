@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from storage.db import gate_writes
 from storage.models import Asset, Leak, LeakEvent, Sighting, SightingMatch
 from storage.repositories._paging import Position, after, after_keys
 
@@ -39,6 +40,10 @@ def add(session: Session, leak: Leak) -> Leak:
 
 
 def get(session: Session, leak_id: UUID, *, for_update: bool = False) -> Leak | None:
+    """With `for_update`, the row is the caller's until its transaction ends (on SQLite, which
+    has no row locks, by the writer gate): a read-modify-write sees the last committed move."""
+    if for_update:
+        gate_writes(session)
     return session.get(Leak, leak_id, with_for_update=for_update)
 
 

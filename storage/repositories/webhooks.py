@@ -7,6 +7,7 @@ from uuid import UUID
 from sqlalchemy import CursorResult, delete, update
 from sqlmodel import Session, col, select
 
+from storage.db import gate_writes
 from storage.models import Webhook, WebhookDelivery
 from storage.repositories._paging import Position, after
 
@@ -18,6 +19,8 @@ def add(session: Session, hook: Webhook) -> Webhook:
 
 
 def get(session: Session, webhook_id: UUID, *, for_update: bool = False) -> Webhook | None:
+    if for_update:
+        gate_writes(session)  # SQLite ignores FOR UPDATE: its writer gate serialises instead
     return session.get(Webhook, webhook_id, with_for_update=for_update)
 
 
@@ -33,6 +36,7 @@ def active(session: Session) -> list[Webhook]:
 
 def with_plaintext_secrets(session: Session, sealed_prefix: str) -> list[Webhook]:
     """Endpoints whose secret is not sealed yet, locked for the change."""
+    gate_writes(session)
     query = select(Webhook).where(col(Webhook.secret).not_like(f"{sealed_prefix}%"))
     return list(session.exec(query.with_for_update()))
 
