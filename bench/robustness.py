@@ -266,8 +266,8 @@ def _pool_map(
 # ---------------------------------------------------------------------------------------------
 
 
-def report(run: Run) -> dict[str, Any]:
-    """Prints the markdown report, section by section; returns every number in it."""
+def _seed_sections(run: Run) -> dict[str, Any]:
+    """One seed's sections: header, recall, false leaks, both margins and the estimate."""
     numbers: dict[str, Any] = {}
     for section in (
         report_header,
@@ -277,8 +277,12 @@ def report(run: Run) -> dict[str, Any]:
         report_local_margin,
     ):
         numbers |= section(run)
-    numbers |= report_estimate(run, numbers["tail"])
-    numbers |= report_speed(run)
+    return numbers | report_estimate(run, numbers["tail"])
+
+
+def report(run: Run) -> dict[str, Any]:
+    """Prints the markdown report, section by section; returns every number in it."""
+    numbers = _seed_sections(run) | report_speed(run)
     return numbers | report_transforms()
 
 
@@ -290,16 +294,7 @@ def report_multi(runs: Sequence[Run]) -> dict[str, Any]:
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):  # the numbers first; printed below, seed by seed
         for run in runs:
-            numbers: dict[str, Any] = {}
-            for section in (
-                report_header,
-                report_recall,
-                report_false_leaks,
-                report_margin,
-                report_local_margin,
-            ):
-                numbers |= section(run)
-            per_seed[str(run.args.seed)] = numbers | report_estimate(run, numbers["tail"])
+            per_seed[str(run.args.seed)] = _seed_sections(run)
     seeds = ", ".join(str(run.args.seed) for run in runs)
     print(f"# LeakSentinel robustness benchmark, seeds {seeds}")
     combined = [per_seed[str(run.args.seed)]["false_leaks_combined"] for run in runs]
