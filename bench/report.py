@@ -62,8 +62,8 @@ class PhotoResult:
     found_other: dict[str, dict[str, int]] = field(default_factory=dict)  # assets wrongly matched
     # copy -> method -> other registered photos of the same object matched (bench/objects.py)
     found_sibling: dict[str, dict[str, int]] = field(default_factory=dict)
-    negatives: int = 0  # registered assets of other objects: each copy's negative pairs
-    same_object: int = 0  # other registered photos of this photo's object
+    negatives: int = 0  # (copy, asset) pairs with an asset of another object: the negatives
+    same_object: int = 0  # (copy, asset) pairs with another registered photo of an object shown
     wrong: list[WrongMatch] = field(default_factory=list)
     margins: dict[str, QueryMargin] = field(default_factory=dict)  # copy -> LeakSentinel's margin
     # copy -> the wrong asset LeakSentinel's local features came nearest to, if any voted
@@ -216,11 +216,11 @@ def _leaks(population: Sequence[PhotoResult], names: Sequence[str]) -> Any:
         found[m] = {
             "queries": len(wrong),
             "queries_matching": sum(1 for *_, n in wrong if n),
-            "pairs": sum(r.negatives for r in population) * len(COPIES),
+            "pairs": sum(r.negatives for r in population),
             "pairs_matching": sum(n for *_, n in wrong),
             "queries_matching_by_copy": by_copy,
             "wrong_matches": [w for r in population for w in r.wrong if w.method == m],
-            "same_object_pairs": sum(r.same_object for r in population) * len(COPIES),
+            "same_object_pairs": sum(r.same_object for r in population),
             "same_object_matching": sum(r.found_sibling[c][m] for r in population for c in COPIES),
         }
     return found
@@ -276,8 +276,9 @@ def report_false_leaks(run: Run) -> dict[str, Any]:
     if same:
         print(
             "\nNot counted above, as they are not negatives: copies of a photo against a "
-            "registered *other photo of the same object* (two shots of one grocery package, "
-            "bench/objects.py). A match there is a second photo of the product found.\n"
+            "registered *other photo of an object the copy shows* (two shots of one grocery package, "
+            "bench/objects.py; in the copies that show the host photo, the host's object too). "
+            "A match there is another photo of the product found.\n"
         )
         print(table(["queries", "method", "(query, same-object asset) pairs matching"], same))
     for population, by_method in leaks.items():

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.copies import COPIES, make_copies
+from bench.copies import COPIES, SHOWS_HOST, make_copies
 from bench.local_margin import report_local_margin
 from bench.margin import RuleTable
 from bench.margin_report import report_estimate, report_margin
@@ -111,6 +111,13 @@ class Job:
     # The other registered assets that show the same object (bench/objects.py): a match of one
     # of them is neither this photo's own nor a false leak.
     siblings: frozenset[str] = frozenset()
+    # The registered assets that show the host photo's object: in the copies that show the host
+    # (copies.SHOWS_HOST), matching one of them is not a false leak either.
+    host_siblings: frozenset[str] = frozenset()
+
+    def related(self, copy: str) -> frozenset[str]:
+        """The assets other than its own that a copy may rightly match."""
+        return self.siblings | (self.host_siblings if copy in SHOWS_HOST else frozenset())
 
 
 @dataclass
@@ -170,13 +177,13 @@ def _query(
                 m.score,
             )
             for asset, m in matches
-            if asset != job.key and asset not in job.siblings
+            if asset != job.key and asset not in job.related(name)
         ]
     else:
         found = method.query(data)
         wrong = [
             WrongMatch(method.name, job.key, name, a)
-            for a in sorted(found - {job.key} - job.siblings)
+            for a in sorted(found - {job.key} - job.related(name))
         ]
     return found, wrong
 
@@ -193,12 +200,13 @@ def _run_photo(job: Job) -> PhotoResult:
     result.transform_seconds = time.perf_counter() - started
     result.method_seconds = {method.name: 0.0 for method in worker.methods}
     searches_before = len(worker.probe.search_seconds)
-    own = [worker.positions[k] for k in (job.key, *job.siblings) if k in worker.positions]
-    result.negatives = len(worker.positions) - len(own)
-    result.same_object = len(own) - (job.key in worker.positions)
     for name, copy in zip(COPIES, copies, strict=True):
         result.found_own[name], result.found_other[name] = {}, {}
         result.found_sibling[name] = {}
+        related = job.related(name)
+        own = [worker.positions[k] for k in (job.key, *related) if k in worker.positions]
+        result.negatives += len(worker.positions) - len(own)
+        result.same_object += len(own) - (job.key in worker.positions)
         failed = False
         for method in worker.methods:
             started = time.perf_counter()
@@ -210,8 +218,8 @@ def _run_photo(job: Job) -> PhotoResult:
                 failed |= method is worker.probe
             result.method_seconds[method.name] += time.perf_counter() - started
             result.found_own[name][method.name] = job.key in found
-            result.found_other[name][method.name] = len(found - {job.key} - job.siblings)
-            result.found_sibling[name][method.name] = len(found & job.siblings)
+            result.found_other[name][method.name] = len(found - {job.key} - related)
+            result.found_sibling[name][method.name] = len(found & related)
             result.wrong += wrong
         if failed:
             continue
@@ -219,9 +227,7 @@ def _run_photo(job: Job) -> PhotoResult:
         reason = prints.low_information
         result.low_information[name] = str(reason) if reason else None
         result.margins[name] = worker.rule.measure(prints, own)
-        result.local_misses[name] = worker.probe.nearest_wrong_local(
-            prints, {job.key, *job.siblings}
-        )
+        result.local_misses[name] = worker.probe.nearest_wrong_local(prints, {job.key, *related})
     result.search_seconds = worker.probe.search_seconds[searches_before:]
     return result
 
@@ -324,7 +330,8 @@ def split(
     for key in sorted(keys.values()):
         hosts = [d for d in distractors if d != key]
         host = random.Random(f"{seed}|host|{key}").choice(hosts)
-        jobs.append(Job(key, by_key[key], by_key[host], key in set(assets), seed, same[key]))
+        registered = key in set(assets)
+        jobs.append(Job(key, by_key[key], by_key[host], registered, seed, same[key], same[host]))
     return jobs, assets, distractors
 
 
