@@ -32,7 +32,15 @@ class Sealer:
     def from_settings(cls, settings: Settings) -> "Sealer":
         given = [k.strip() for k in settings.secrets_key.split(",") if k.strip()]
         if not given:
-            given = [kept_secret(settings.data_dir, KEY_FILE, _new_key).decode()]
+            try:
+                given = [kept_secret(settings.data_dir, KEY_FILE, _new_key).decode()]
+            except OSError as exc:
+                # Unlike the dashboard's key, this one cannot be made up per process: what it
+                # seals must open after a restart, so the service refuses to start instead.
+                raise RuntimeError(
+                    f"cannot keep the webhook secrets key in {settings.data_dir} ({exc}); set "
+                    "LEAKSENTINEL_SECRETS_KEY"
+                ) from exc
         return cls(MultiFernet([Fernet(key) for key in given]))  # Settings checked them
 
     def seal(self, secret: str) -> str:
