@@ -5,7 +5,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import CsrfRejected, SignInRequired, UiForbidden
-from api.ui import pages
+from api.ui import pages, sign_in
 from api.ui.render import page
 from api.ui.session import signer_for
 from service.settings import Settings
@@ -23,7 +23,7 @@ async def _forbidden(_: Request, exc: Exception) -> HTMLResponse:
         me=None,
         title="Not for this key",
         detail=f"A {exc.role} key cannot see this page.",
-        back=pages.landing(exc.role),
+        back=sign_in.landing(exc.role),
     )
 
 
@@ -54,6 +54,7 @@ async def _page_error(_: Request, exc: Exception) -> HTMLResponse:
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.ui_signer = signer_for(settings)
+    app.include_router(sign_in.router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(packages=[("api", "static")]), name="ui-static")
     app.add_exception_handler(SignInRequired, _sign_in)

@@ -1,15 +1,14 @@
-"""The dashboard's routes: sign-in, the leak queue, a leak's review page and its triage, sources,
-assets, and the thumbnails those pages show. Every read and write goes through the same service
-functions as the API."""
+"""The dashboard's pages: the leak queue, a leak's review page and its triage, sources,
+assets, and the thumbnails those pages show (signing in and out is sign_in.py). Every read and
+write goes through the same service functions as the API."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import (
@@ -17,15 +16,14 @@ from api.deps import (
     RuntimeDep,
     SessionDep,
     SignerDep,
-    UiActor,
     UiAssetReader,
     UiSecurityActor,
     UiSessionDep,
 )
 from api.ui import present
 from api.ui.render import page
-from api.ui.session import Signer, UiSession, clear_cookie, set_cookie
-from service import assets, dashboard_sessions, keys, leaks, sources, thumbnails
+from api.ui.session import Signer, UiSession
+from service import assets, leaks, sources, thumbnails
 from service.actors import Actor, Role
 from service.errors import (
     Conflict,
@@ -46,7 +44,6 @@ PAGE_SIZE = 50
 QUEUE_ORDER = ("open", "confirmed", "takedown_requested", "false_positive", "resolved")
 # Side-by-side comparisons drawn on a leak's page; the table below it lists the page's sightings.
 MAX_COMPARISONS = 24
-MAX_KEY_LENGTH = 512
 # A found image's thumbnail never changes for the id it is served under, and the image was
 # public: the browser alone may keep it a while. An asset's is confidential: nobody keeps it.
 _IMAGE_HEADERS = {
@@ -86,19 +83,11 @@ def _status_of(exc: DomainError) -> int:
     return 422
 
 
-def landing(role: Role) -> str:
-    return "/ui/assets" if role == Role.MARKETING else "/ui/leaks"
-
-
 def _id(text: str, what: str) -> UUID:
     try:
         return UUID(text)
     except ValueError as exc:
         raise PageError(404, f"no {what} with id {text}") from exc
-
-
-def _remote(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _frame(
@@ -112,93 +101,6 @@ def _frame(
         "csrf": signer.csrf_token(ui_session),
         "section": section,
     }
-
-
-# Sign-in and sign-out
-
-
-@router.get("")
-def home(actor: UiActor) -> RedirectResponse:
-    return RedirectResponse(landing(actor.role), status_code=303)
-
-
-@router.get("/login")
-def login_form(
-    request: Request, session: SessionDep, signer: SignerDep, ui_session: UiSessionDep
-) -> Response:
-    if ui_session is not None and ui_session.key_id is not None:
-        try:
-            actor = keys.actor_of_key(session, ui_session.key_id)
-            return RedirectResponse(landing(actor.role), status_code=303)
-        except NotAuthenticated:
-            ui_session = None
-    return _login_page(request, signer, ui_session)
-
-
-def _login_page(
-    request: Request,
-    signer: Signer,
-    ui_session: UiSession | None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    anonymous = ui_session if ui_session is not None and not ui_session.signed_in else None
-    state = anonymous or signer.new(None)
-    response = page("login.html", status_code, me=None, csrf=signer.csrf_token(state), error=error)
-    if state is not anonymous:
-        set_cookie(response, request, signer, state)
-    return response
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    session: SessionDep,
-    signer: SignerDep,
-    ui_session: UiSessionDep,
-    _: CsrfChecked,
-    api_key: Annotated[str, Form()] = "",
-) -> Response:
-    secret = api_key.strip()
-    if not secret or len(secret) > MAX_KEY_LENGTH:
-        return _login_page(request, signer, ui_session, "Paste an API key to sign in.", 401)
-    try:
-        actor = keys.authenticate(session, secret, _remote(request))
-    except NotAuthenticated:
-        return _login_page(request, signer, ui_session, "That key is unknown or revoked.", 401)
-    if actor.role == Role.CRAWLER:
-        return _login_page(
-            request,
-            signer,
-            ui_session,
-            "Crawler keys cannot sign in to the dashboard. Use a security, marketing or admin key.",
-            403,
-        )
-    response = RedirectResponse(landing(actor.role), status_code=303)
-    # A new nonce on sign-in: a token seen before it is worthless after.
-    set_cookie(response, request, signer, signer.new(actor.key_id))
-    return response
-
-
-@router.post("/logout")
-def logout(
-    request: Request,
-    session: SessionDep,
-    signer: SignerDep,
-    ui_session: UiSessionDep,
-    _: CsrfChecked,
-) -> RedirectResponse:
-    if ui_session is not None and ui_session.signed_in:
-        dashboard_sessions.sign_out(
-            session,
-            ui_session.nonce,
-            ui_session.key_id,
-            now=datetime.now(UTC),
-            expires_at=datetime.fromtimestamp(ui_session.issued_at + signer.session_seconds, UTC),
-        )
-    response = RedirectResponse("/ui/login", status_code=303)
-    clear_cookie(response, request)
-    return response
 
 
 # The leak queue
