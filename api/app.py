@@ -21,7 +21,7 @@ from api.routes import (
     webhooks,
 )
 from api.ui import mount as dashboard
-from service import outbox
+from service import match_queue, outbox
 from service import runtime as runtime_service
 from service.runtime import Clock
 from service.settings import Settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             runtime.background.append(metrics_listener.start(runtime, *settings.metrics_address))
         if settings.run_outbox_worker:
             outbox.start_background(runtime)
+        match_queue.start_background(runtime)
         try:
             yield
         finally:

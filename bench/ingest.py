@@ -547,6 +547,23 @@ def register_assets(base_url: str, key: str, photos: Sequence[tuple[Path, bytes]
                 raise RuntimeError(f"asset {path}: {response.status_code} {response.text}")
 
 
+def drain_seconds(base_url: str, key: str, timeout: float = 600.0) -> float:
+    """Seconds from the end of the load until no sighting waits to be matched: matching runs
+    after the receipt (service/match_queue.py), so a load the matcher cannot keep up with shows
+    here, not in the receipts' rate."""
+    started = time.monotonic()
+    pending = re.compile(rb"^leaksentinel_pending_matches (\S+)$", re.MULTILINE)
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as http:
+        while time.monotonic() - started < timeout:
+            found = pending.search(http.get("/metrics").content)
+            if found is not None and float(found.group(1)) == 0:
+                return time.monotonic() - started
+            time.sleep(0.1)
+    raise RuntimeError(f"sightings still waited to be matched {timeout:.0f} s after the load")
+
+
 def leaked_sightings(base_url: str, key: str) -> tuple[int, int]:
     """(leak reports, sightings in them): proof that matching ran against the index."""
     reports = sightings = 0
@@ -642,7 +659,8 @@ def report(run: dict[str, Any]) -> str:
         f"{run['acknowledged_total']:,}"
         + (" (equal)." if run["verify_records"] == run["acknowledged_total"] else " (MISMATCH)."),
         f"Matching ran: {run['leak_sightings']:,} sightings in {run['leak_reports']} leak "
-        f"reports (the found images of the {run['leaking']} leaking assets).",
+        f"reports (the found images of the {run['leaking']} leaking assets); matching caught up "
+        f"{run.get('drain_seconds', 0):.1f} s after the last scenario's load ended.",
     ]
     for s in run["scenarios"]:
         for sample in s["error_samples"]:
@@ -765,6 +783,8 @@ def main() -> None:
                         f"{name}: {result['sightings_per_second']:.1f} sightings/s, "
                         f"p50 {fmt(result['p50_ms'])} ms, errors {result['errors']}"
                     )
+                drained = drain_seconds(server.base_url, admin)
+                log(f"matching caught up {drained:.1f} s after the load")
                 leak_reports, leak_sightings = leaked_sightings(server.base_url, admin)
             finally:
                 server.stop()
@@ -800,6 +820,7 @@ def main() -> None:
         "verify_ok": verify_ok,
         "verify_output": verify_output,
         "verify_records": verify_records,
+        "drain_seconds": drained,
         "leak_reports": leak_reports,
         "leak_sightings": leak_sightings,
     }

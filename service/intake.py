@@ -1,5 +1,6 @@
-"""Turning what a crawler sent, fingerprinted, into a checked and matched sighting record, ready to
-store: every validation and the matching, no database and no decoding (service/decoding.py)."""
+"""Turning what a crawler sent, fingerprinted, into a checked sighting record and what it is to be
+searched with, ready to store: every validation, no database, no decoding (service/decoding.py)
+and no matching (service/match_queue.py, after the receipt)."""
 
 import hashlib
 from collections.abc import Sequence
@@ -15,8 +16,6 @@ from service.detection import features
 from service.detection.decode import ImageData, ImageLimits
 from service.detection.features import LocalFeatures
 from service.detection.hashes import Fingerprint, SightingPrints
-from service.detection.index import MatchIndex
-from service.detection.matching import AssetMatch, MatchPolicy, find_matches_many
 from service.errors import DomainError, InvalidFingerprint, InvalidInput
 from service.urls import checked_url, domain_of, normalised
 from storage.ids import uuid7
@@ -81,19 +80,11 @@ _COLUMNS = tuple(f.name for f in fields(NewSighting))
 
 @dataclass
 class Prepared:
-    """A sighting ready to store: every check passed, fingerprinted and matched."""
+    """A sighting ready to store: every check passed, fingerprinted, to be matched once stored."""
 
     sighting: NewSighting
-    matches: list[AssetMatch]
+    prints: SightingPrints
     data: ImageData | None = None  # the bytes to keep as evidence, for an upload
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """The index and rule a batch is matched with, taken once per request."""
-
-    index: MatchIndex
-    policy: MatchPolicy
 
 
 def new_sighting(
@@ -122,12 +113,9 @@ def new_sighting(
 # An upload decoded and fingerprinted in a decode worker: where it was found, what the worker
 # found in it, and its bytes.
 Decoded = tuple[SightingSource, Fingerprinted, ImageData]
-# A checked item, ready to match: its record, what to search with, and its bytes, if kept.
-_Checked = tuple[NewSighting, SightingPrints, ImageData | None]
 
 
 def prepare_upload(
-    matcher: Matcher,
     actor: Actor,
     source: SightingSource,
     image: Fingerprinted,
@@ -135,66 +123,50 @@ def prepare_upload(
     received_at: datetime,
 ) -> Prepared:
     """One upload, as `prepare_uploads` prepares each; a refusal is raised."""
-    [prepared] = prepare_uploads(matcher, actor, [(source, image, data)], received_at)
+    [prepared] = prepare_uploads(actor, [(source, image, data)], received_at)
     if isinstance(prepared, DomainError):
         raise prepared
     return prepared
 
 
 def prepare_uploads(
-    matcher: Matcher,
     actor: Actor,
     uploads: Sequence[Decoded | DomainError],
     received_at: datetime,
 ) -> list[Prepared | DomainError]:
     """The parent's half of uploads: their bytes were decoded and fingerprinted in the decode
-    workers (service/decoding.py); the match index lives in this process, so matching is here,
-    in one search for them all. An item refused earlier, or here, is its own outcome."""
-    checked: list[_Checked | DomainError] = []
+    workers (service/decoding.py). An item refused earlier, or here, is its own outcome."""
+    prepared: list[Prepared | DomainError] = []
     for upload in uploads:
         if isinstance(upload, DomainError):
-            checked.append(upload)
+            prepared.append(upload)
             continue
         source, image, data = upload
         try:
             sighting = new_sighting(actor, source, received_at, image.sha256)
         except DomainError as exc:
-            checked.append(exc)
+            prepared.append(exc)
             continue
         sighting.sha256 = image.sha256
         sighting.media_type = image.media_type
         sighting.byte_size = image.byte_size
         sighting.width, sighting.height = image.width, image.height
         sighting.low_information = image.low_information
-        checked.append((sighting, image.sighting_prints, data))
-    return _matched(matcher, checked)
+        prepared.append(Prepared(sighting, image.sighting_prints, data))
+    return prepared
 
 
 def prepare_hashes(
-    matcher: Matcher, actor: Actor, items: Sequence[HashOnlySubmission], received_at: datetime
+    actor: Actor, items: Sequence[HashOnlySubmission], received_at: datetime
 ) -> list[Prepared | DomainError]:
-    """Each item checked on its own, a bad one being its own outcome; then every good one
-    matched in one search of the index."""
-    checked: list[_Checked | DomainError] = []
+    """Each item checked on its own, a bad one being its own outcome."""
+    prepared: list[Prepared | DomainError] = []
     for item in items:
         try:
-            checked.append((*_checked_hashes(actor, item, received_at), None))
+            prepared.append(Prepared(*_checked_hashes(actor, item, received_at)))
         except DomainError as exc:
-            checked.append(exc)
-    return _matched(matcher, checked)
-
-
-def _matched(
-    matcher: Matcher, checked: Sequence[_Checked | DomainError]
-) -> list[Prepared | DomainError]:
-    """Every checked item matched, in one search of the index; refusals pass through in place."""
-    good = [c for c in checked if not isinstance(c, DomainError)]
-    matches = iter(
-        find_matches_many(matcher.index, [prints for _, prints, _ in good], matcher.policy)
-    )
-    return [
-        c if isinstance(c, DomainError) else Prepared(c[0], next(matches), c[2]) for c in checked
-    ]
+            prepared.append(exc)
+    return prepared
 
 
 def _checked_hashes(

@@ -33,7 +33,6 @@ from service.reports import (
     SightingEntry,
     SourceRef,
 )
-from storage.db import before_commit, on_transaction_end
 from storage.models import Dismissal, Leak, LeakEvent, Sighting, SightingMatch
 from storage.repositories import assets as assets_repo
 from storage.repositories import dismissals as dismissals_repo
@@ -129,30 +128,6 @@ def record_matches(
         report.stage()
     session.flush()
     sightings_repo.add_matches(session, rows)
-
-
-def record_matches_at_commit(
-    session: Session, found: Sequence[tuple[Seen, AssetMatch]], *, base_url: str
-) -> None:
-    """`record_matches`, deferred until the transaction commits and then done once for every
-    call made in it: the writers of a group commit share one read each of the assets, their
-    dismissals and their reports. The decisions are those of one call per writer, in order."""
-    if not found:
-        return
-    pending: list[tuple[Seen, AssetMatch]] | None = session.info.get(_PENDING_MATCHES)
-    if pending is None:
-        pending = session.info[_PENDING_MATCHES] = []
-
-        def record() -> None:
-            record_matches(session, session.info.pop(_PENDING_MATCHES), base_url=base_url)
-
-        before_commit(session, record)
-        # A rollback drops them with the rest; the next transaction starts a list of its own.
-        on_transaction_end(session, lambda: session.info.pop(_PENDING_MATCHES, None))
-    pending.extend(found)
-
-
-_PENDING_MATCHES = "leaksentinel.pending_matches"
 
 
 def _dismissed(dismissals: Collection[Dismissal], sighting: Seen, match: AssetMatch) -> bool:

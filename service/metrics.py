@@ -21,7 +21,7 @@ from sqlmodel import Session
 from service.errors import ImageRejected
 from service.runtime import Runtime
 from storage.db import after_commit
-from storage.repositories import index_state
+from storage.repositories import index_state, pending_matches
 
 # prometheus_client picks in-memory or shared-file values from this variable when it is imported,
 # so it is read once here too: the exposition must read the values where they are kept.
@@ -99,6 +99,7 @@ class _IndexCollector(Collector):
         try:
             with self.runtime.sessions() as session:
                 generation = index_state.current(session)
+                pending = pending_matches.count(session)
         except SQLAlchemyError:
             # Database away: the lag is unknown, and a made-up number would mislead an alert.
             return
@@ -107,6 +108,11 @@ class _IndexCollector(Collector):
             "Seconds this process's match index is behind the database's newest asset change "
             "(0 when current; otherwise an upper bound: time since it was last known current).",
             value=index_lag_seconds(self.runtime, generation),
+        )
+        yield GaugeMetricFamily(
+            "leaksentinel_pending_matches",
+            "Sightings received and not yet matched, in every process (service/match_queue.py).",
+            value=pending,
         )
 
 

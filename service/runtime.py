@@ -17,6 +17,7 @@ from service.decoding import DecodePool
 from service.detection.hashes import Fingerprint
 from service.detection.index import MatchIndex
 from service.detection.matching import MatchPolicy
+from service.inbox import Inbox
 from service.ratelimit import RateLimiter
 from service.sealed import Sealer, seal_plaintext
 from service.settings import Settings
@@ -57,6 +58,8 @@ class Runtime:
     started_at: float = field(default_factory=time.monotonic)
     # Stops for work running in the background (the outbox worker), called first by close().
     background: list[Callable[[], None]] = field(default_factory=list)
+    # Sightings this process committed, handed to its match worker (service/match_queue.py).
+    inbox: Inbox = field(default_factory=Inbox)
 
     @property
     def index_loaded(self) -> bool:

@@ -1,7 +1,7 @@
 """Found images from crawlers, one at a time, in batches or as fingerprints only: fingerprinted
-in the decode workers and matched outside any lock, then deduplicated, chained as evidence and
-stored in a short transaction shared with the requests writing at the same moment
-(storage.group_commit)."""
+in the decode workers, then deduplicated, chained as evidence and stored, queued for matching,
+in a short transaction shared with the requests writing at the same moment
+(storage.group_commit). The receipt does not wait for the match (service/match_queue.py)."""
 
 import hashlib
 from collections.abc import Callable, Sequence
@@ -12,11 +12,12 @@ from typing import Any, Literal, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from service import audit, chain, idempotency, intake, leaks, metrics
+from service import audit, chain, idempotency, intake, match_queue, metrics
 from service.actors import Actor
 from service.chain import RecordText
 from service.detection.decode import ImageData
 from service.errors import DomainError, ImageRejected, InvalidInput
+from service.inbox import Received
 from service.intake import (
     HashOnlySubmission,
     LocalPrints,
@@ -25,7 +26,7 @@ from service.intake import (
     fingerprint_locally,
 )
 from service.receipts import BatchItem, BatchResult, ItemProblem, Receipt, Stored
-from service.runtime import Runtime, ensure_current_index
+from service.runtime import Runtime
 from storage.repositories import sightings as sightings_repo
 
 __all__ = [
@@ -76,13 +77,12 @@ def submit_image(
 
     def prepare() -> _Staged:
         received_at = runtime.clock()
-        ensure_current_index(runtime, session)
         try:
             image = runtime.decoder.fingerprint_found_image(data, runtime.settings.image_limits)
         except ImageRejected as exc:
             metrics.count_rejection(exc)
             raise
-        prepared = intake.prepare_upload(_matcher(runtime), actor, source, image, data, received_at)
+        prepared = intake.prepare_upload(actor, source, image, data, received_at)
         return _stage(runtime, session, [prepared])
 
     def write(writing: Session, staged: _Staged) -> Receipt:
@@ -114,7 +114,6 @@ def submit_batch(
 
     def prepare() -> _Outcomes:
         received_at = runtime.clock()
-        ensure_current_index(runtime, session)
         by_name: dict[str, list[ImageData]] = {}
         for name, data in files:
             by_name.setdefault(name, []).append(data)
@@ -161,8 +160,7 @@ def submit_fingerprints(
 
     def prepare() -> _Outcomes:
         received_at = runtime.clock()
-        ensure_current_index(runtime, session)
-        outcomes = intake.prepare_hashes(_matcher(runtime), actor, items, received_at)
+        outcomes = intake.prepare_hashes(actor, items, received_at)
         return _Outcomes.of(runtime, session, outcomes, [None] * len(items))
 
     def write(writing: Session, outcomes: _Outcomes) -> BatchResult:
@@ -241,7 +239,7 @@ def _upload(
 def _prepare_uploads(
     runtime: Runtime, actor: Actor, uploads: Sequence[Upload | DomainError], received_at: datetime
 ) -> list[Prepared | DomainError]:
-    """Decodes every file on the decode workers at once, then matches them in this process; an
+    """Decodes every file on the decode workers at once, then checks them in this process; an
     item's failure, in a worker or here, is its own outcome."""
     files = [u[1] for u in uploads if not isinstance(u, DomainError)]
     decoded = iter(runtime.decoder.fingerprint_found_images(files, runtime.settings.image_limits))
@@ -257,7 +255,7 @@ def _prepare_uploads(
             continue
         source, data = upload
         ready.append((source, image, data))
-    return intake.prepare_uploads(_matcher(runtime), actor, ready, received_at)
+    return intake.prepare_uploads(actor, ready, received_at)
 
 
 # ---- recording: staged outside the lock, written in a group commit ---------------------------
@@ -290,8 +288,7 @@ def _stage(runtime: Runtime, session: Session, prepared: Sequence[Prepared]) -> 
 
 
 def _record(runtime: Runtime, session: Session, staged: _Staged) -> list[Receipt]:
-    """Stores the new sightings, and their matches as the transaction commits; returns a receipt
-    per item, in order. From the chain's lock to the commit other writers wait: only database
+    """Stores the new sightings, queued for matching; returns a receipt per item, in order. From the chain's lock to the commit other writers wait: only database
     work here."""
     prepared = staged.prepared
     tail = chain.lock_tail(session)
@@ -311,9 +308,13 @@ def _record(runtime: Runtime, session: Session, staged: _Staged) -> list[Receipt
         [(i, (prepared[i].sighting.chain_seq, prepared[i].sighting.chain_digest)) for i in new],
     )
     metrics.count_sightings_on_commit(session, len(new))
-    found = [(prepared[i].sighting, match) for i in new for match in prepared[i].matches]
-    leaks.record_matches_at_commit(session, found, base_url=runtime.settings.public_base_url)
+    match_queue.queue_at_commit(runtime, session, [_received(prepared[i]) for i in new])
     return receipts
+
+
+def _received(prepared: Prepared) -> Received:
+    s = prepared.sighting
+    return Received(s.id, s.content_key, s.received_at, s.found_at, prepared.prints)
 
 
 # Known only under the chain's lock; every other column is converted for the driver before it.
@@ -401,10 +402,6 @@ def _source_json(source: SightingSource) -> dict[str, Any]:
         "account": source.account,
         "found_at": source.found_at.isoformat() if source.found_at else None,
     }
-
-
-def _matcher(runtime: Runtime) -> intake.Matcher:
-    return intake.Matcher(runtime.index, runtime.policy)
 
 
 def _sha256(data: ImageData) -> str:

@@ -16,8 +16,6 @@ from sqlmodel import Session, create_engine
 SessionFactory = sessionmaker[Session]
 
 _AFTER_COMMIT = "leaksentinel.after_commit"
-_BEFORE_COMMIT = "leaksentinel.before_commit"
-_HOOKED = "leaksentinel.hooked"  # made by make_session_factory, whose listeners run the hooks
 _ON_END = "leaksentinel.on_end"
 
 # Seconds a new PostgreSQL connection may take. Without a bound, a request that finds the server
@@ -74,15 +72,7 @@ def private_file(path: Path) -> None:
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
-    factory = sessionmaker(engine, class_=Session, expire_on_commit=False, info={_HOOKED: True})
-
-    @event.listens_for(factory, "before_commit")
-    def _run_before_commit(session: Session) -> None:
-        # A callback may defer another: run until none is left. Their changes are flushed by
-        # the commit that follows, so they commit or fail with the rest of the transaction.
-        while callbacks := session.info.pop(_BEFORE_COMMIT, None):
-            for callback in callbacks:
-                callback()
+    factory = sessionmaker(engine, class_=Session, expire_on_commit=False)
 
     @event.listens_for(factory, "after_commit")
     def _run_after_commit(session: Session) -> None:
@@ -96,18 +86,8 @@ def make_session_factory(engine: Engine) -> SessionFactory:
         for callback in session.info.pop(_ON_END, []):
             callback()
         session.info.pop(_AFTER_COMMIT, None)
-        session.info.pop(_BEFORE_COMMIT, None)
 
     return factory
-
-
-def before_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Runs `callback` as the session's transaction commits, inside it; never if it rolls back
-    first. For work that several writers of one transaction can share, done once at the end."""
-    if not session.info.get(_HOOKED):
-        # Without the factory's listener the work would silently never be done.
-        raise RuntimeError("before_commit needs a session from make_session_factory")
-    session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

@@ -1,4 +1,5 @@
-"""The tables: keys, assets and their fingerprints, sightings, leaks, matches, history, audit."""
+"""The tables: keys, assets and their fingerprints, sightings and those waiting to be matched,
+leaks, matches, history, audit."""
 
 from datetime import datetime
 from typing import Any
@@ -177,6 +178,22 @@ class SightingMatch(SQLModel, table=True):
     region_polygon: list[list[float]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+
+
+class PendingMatch(SQLModel, table=True):
+    """A sighting received and not yet matched: what it is searched with, kept beside it from the
+    commit that acknowledged it until the commit that records its matches, so that a stop in
+    between loses no match (the next start matches what is left)."""
+
+    __tablename__ = "pending_matches"
+
+    sighting_id: UUID = Field(foreign_key="sightings.id", primary_key=True)
+    # [[algorithm, variant, hex], ...], every region the found image is searched with.
+    fingerprints: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
+    # Its local features in their stored form (LocalFeatures.to_bytes), if any.
+    local_features: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    low_information: str | None = Field(default=None, max_length=20)
+    queued_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
 class LeakEvent(SQLModel, table=True):

@@ -14,6 +14,19 @@ class _Clock(Protocol):
     def __call__(self) -> datetime: ...
 
 
+class SettledClient(TestClient):
+    """A TestClient that, after each request, waits for the app's match worker to finish what
+    the request queued: a test reads what a security analyst sees a moment after the receipt.
+    Tests of that moment itself (tests/test_match_queue.py) use a plain TestClient."""
+
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        response = super().request(*args, **kwargs)
+        runtime = getattr(self.app.state, "runtime", None)  # type: ignore[attr-defined]
+        if runtime is not None and not runtime.inbox.closed:
+            assert runtime.inbox.wait_idle(60), "the match worker did not catch up in 60 s"
+        return response
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

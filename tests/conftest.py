@@ -17,7 +17,7 @@ from api.app import create_app
 from service.settings import Settings
 from storage import migrate
 from storage.db import make_engine
-from tests.api_client import Api
+from tests.api_client import Api, SettledClient
 
 POSTGRES_URL = os.environ.get(
     "LEAKSENTINEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -125,7 +125,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
-    with TestClient(
+    with SettledClient(
         create_app(settings, clock=clock), raise_server_exceptions=False
     ) as test_client:
         yield test_client

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from service.settings import Settings
-from tests.api_client import Api, auth
+from tests.api_client import Api, SettledClient, auth
 from tests.images import jpeg
 from tests.server import running
 
@@ -161,7 +161,7 @@ def test_forged_forwarded_for_does_not_write_the_audit_trail(
 ) -> None:
     configured = Settings.model_validate({**settings.model_dump(), "trusted_proxies": trusted})
     app = create_app(configured)
-    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+    with SettledClient(app, client=("127.0.0.1", 50000)) as client:
         # The client forges 6.6.6.6; a trusted proxy at 10.1.2.3 appended the peer it saw.
         found = _origin_of_a_key_created(client, bootstrap_key, "6.6.6.6, 203.0.113.7, 10.1.2.3")
     assert found == origin

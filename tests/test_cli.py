@@ -6,12 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from cli.main import tune_malloc
 from service import sightings
 from service.settings import Settings
+from tests.api_client import SettledClient
 from tests.images import jpeg
 from tests.server import CLI
 
@@ -36,7 +36,7 @@ def test_cli_key_works_is_listed_without_secret_and_dies_when_revoked(
     key_id = listed.split()[0]
 
     settings = Settings(_env_file=None, database_url=database_url, data_dir=tmp_path)  # type: ignore[call-arg]
-    with TestClient(create_app(settings)) as client:
+    with SettledClient(create_app(settings)) as client:
         headers = {"Authorization": f"Bearer {secret}"}
         assert client.get("/v1/leaks", headers=headers).status_code == 200
         assert _cli("keys", "revoke", key_id, env=env).returncode == 0
@@ -74,7 +74,7 @@ def test_bootstrap_key_is_created_only_while_no_key_exists(
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=database_url, data_dir=tmp_path, bootstrap_admin_key=late
     )
-    with TestClient(create_app(settings)) as client:
+    with SettledClient(create_app(settings)) as client:
         response = client.get("/v1/keys", headers={"Authorization": f"Bearer {late}"})
     assert response.status_code == 401
 

@@ -4,11 +4,9 @@ registered and found pictures and the dashboard's signing key (issue 19, item 9)
 import stat
 from pathlib import Path
 
-from fastapi.testclient import TestClient
-
 from api.app import create_app
 from service.settings import Settings
-from tests.api_client import Api
+from tests.api_client import Api, SettledClient
 from tests.conftest import Clock
 from tests.images import jpeg
 
@@ -27,7 +25,7 @@ def test_data_files_are_created_readable_by_their_owner_only(
         bootstrap_admin_key=bootstrap_key,
     )
     clock = Clock()
-    with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as client:
+    with SettledClient(create_app(settings, clock=clock), raise_server_exceptions=False) as client:
         api = Api(client, bootstrap_key, clock)
         api.asset(jpeg(1))
         api.sighting(jpeg(2))

@@ -4,13 +4,11 @@ absence of commit is hidden from them."""
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from service import leaks
 from storage.db import SessionFactory, make_session_factory, transaction
 from storage.group_commit import GroupCommit
 from storage.models import AuditEvent
@@ -149,25 +147,3 @@ def test_a_lock_that_cannot_be_taken_fails_the_writer_and_writes_nothing(
     with pytest.raises(ValueError, match="no lock today"):
         group.run(writer("never", []))
     assert stored_actions(sessions) == []
-
-
-def test_matches_deferred_in_a_rolled_back_transaction_are_not_carried_into_the_next(
-    sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    decided: list[list[object]] = []
-
-    def record_matches(session: Session, found: list[object], *, base_url: str) -> None:
-        decided.append(list(found))
-
-    monkeypatch.setattr(leaks, "record_matches", record_matches)
-    found = cast(Any, [("sighting", "match")])  # what the decision is given, passed through
-    with sessions() as session:
-        session.execute(text("SELECT 1"))
-        leaks.record_matches_at_commit(session, found * 1, base_url="")
-        session.rollback()
-        session.execute(text("SELECT 1"))
-        leaks.record_matches_at_commit(session, found * 2, base_url="")
-        leaks.record_matches_at_commit(session, found * 3, base_url="")
-        session.commit()
-
-    assert decided == [found * 5]  # once, at the commit, for both calls of that transaction

@@ -19,7 +19,7 @@ from service.runtime import Runtime, ensure_current_index
 from service.settings import Settings
 from storage.db import transaction
 from storage.repositories import index_state
-from tests.api_client import Api, auth
+from tests.api_client import Api, SettledClient, auth
 from tests.images import encode, jpeg, photo
 from tests.server import Server, free_port
 
@@ -32,6 +32,7 @@ METRIC_NAMES = {
     "leaksentinel_leaks_opened_total",
     "leaksentinel_index_fingerprints",
     "leaksentinel_index_generation_lag_seconds",
+    "leaksentinel_pending_matches",
 }
 
 
@@ -96,6 +97,7 @@ def test_metrics_count_requests_sightings_leaks_and_rejections(api: Api) -> None
     assert not any(leak["id"] in str(labels) for _, labels in after)
     assert value(after, "leaksentinel_index_fingerprints") > 0
     assert value(after, "leaksentinel_index_generation_lag_seconds") == 0
+    assert value(after, "leaksentinel_pending_matches") == 0  # the client waits for the worker
 
 
 def test_unmatched_paths_share_one_label(api: Api) -> None:
@@ -134,7 +136,7 @@ def test_keyless_caller_cannot_read_metrics_or_asset_counts(api: Api) -> None:
 def test_metrics_listener_serves_without_a_key_off_the_api_port(settings: Settings) -> None:
     port = free_port()
     listening = settings.model_copy(update={"metrics_listen": f"127.0.0.1:{port}"})
-    with TestClient(create_app(listening)) as client:
+    with SettledClient(create_app(listening)) as client:
         samples = parse(httpx.get(f"http://127.0.0.1:{port}/metrics"))
         assert {name for name, _ in samples} >= METRIC_NAMES - {
             "leaksentinel_http_requests_total",
@@ -260,7 +262,7 @@ def test_readyz_is_false_until_migrated_and_index_loaded(settings: Settings) -> 
     assert body["status"] == "not_ready" and body["index"] is False
     if settings.database_url.startswith("sqlite"):
         assert body["migrations"] is False  # a fresh database file: no schema yet
-    with TestClient(app) as started:
+    with SettledClient(app) as started:
         response = started.get("/readyz")
         assert response.status_code == 200
         assert response.json() == {

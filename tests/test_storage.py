@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from storage import migrate
 from storage.blobs import BlobStore
-from storage.db import before_commit, make_engine, make_session_factory, transaction
+from storage.db import make_engine, make_session_factory, transaction
 from storage.ids import uuid7
 from storage.models import ApiKey, AuditEvent, SightingMatch
 from storage.types import UTCDateTime
@@ -194,30 +194,6 @@ def test_sighting_ids_are_version_7_uuids_in_time_order() -> None:
     assert later.hex > max(u.hex for u in earlier)
     stamp = datetime.fromtimestamp((later.int >> 80) / 1000, UTC)
     assert abs(stamp - datetime.now(UTC)) < timedelta(seconds=5)
-
-
-def test_work_deferred_to_the_commit_commits_with_it_or_not_at_all(
-    migrated_engine: Engine,
-) -> None:
-    sessions = make_session_factory(migrated_engine)
-
-    def audit(session: Session, action: str) -> None:
-        event = AuditEvent(
-            at=datetime.now(UTC), actor_name="t", action=action, target_type="t", target_id="1"
-        )
-        before_commit(session, lambda: session.add(event))
-
-    with transaction(sessions) as session:
-        audit(session, "deferred")
-    with pytest.raises(RuntimeError), transaction(sessions) as session:
-        audit(session, "rolled-back")
-        raise RuntimeError("the request failed")
-    with transaction(sessions) as session:
-        pass  # a later transaction of a new session runs nothing left over
-
-    with transaction(sessions) as session:
-        actions = list(session.exec(select(AuditEvent.action)))
-    assert actions == ["deferred"]
 
 
 def test_blob_store_is_content_addressed_and_leaves_no_temp_files(tmp_path: Path) -> None:

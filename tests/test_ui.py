@@ -27,7 +27,7 @@ from api.ui.session import COOKIE, UiSession, signer_for
 from service import thumbnails
 from service.detection.decode import ImageLimits
 from service.settings import Settings
-from tests.api_client import Api, auth
+from tests.api_client import Api, SettledClient, auth
 from tests.images import encode, jpeg, photo
 from tests.server import Server
 
@@ -467,7 +467,7 @@ def test_the_session_cookie_is_httponly_strict_and_holds_no_key(
 ) -> None:
     from api.app import create_app
 
-    with TestClient(create_app(settings, clock=clock), base_url="https://testserver") as client:
+    with SettledClient(create_app(settings, clock=clock), base_url="https://testserver") as client:
         response = sign_in(client, api.security)
         assert response.status_code == 303
         assert response.headers["location"] == "/ui/leaks"

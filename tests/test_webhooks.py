@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlmodel import col, select
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -35,7 +34,7 @@ from storage.db import transaction
 from storage.models import AuditEvent
 from storage.models import Webhook as WebhookRow
 from storage.types import utcnow
-from tests.api_client import Api, auth
+from tests.api_client import Api, SettledClient, auth
 from tests.conftest import Clock
 from tests.images import jpeg
 from tests.server import CLI, REPO
@@ -127,7 +126,7 @@ def running_app(
 ) -> Iterator[Api]:
     """Another app on the same database, with some settings changed."""
     app = create_app(settings.model_copy(update=changes), clock=clock)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with SettledClient(app, raise_server_exceptions=False) as client:
         yield Api(client, bootstrap_key, clock)
 
 

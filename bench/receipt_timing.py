@@ -1,0 +1,338 @@
+"""Whether the time to answer a crawler tells it that its picture matched (issue 19, item 2), and
+how soon after the receipt a leak is visible to security.
+
+It starts `leaksentinel serve` on a free loopback port with SQLite in a temporary folder and
+registers `--assets` bench photos as embargoed assets. Then, per seed and per route (one upload,
+a batch of four, hash-only), it sends `--pairs` pairs: a fresh copy of a registered photo and a
+copy of one of as many unregistered ones, made alike (fitted to one pixel size and saved at one
+JPEG quality, both drawn per pair from the seed, so no copy is a duplicate and both weigh the
+same), in an order drawn per pair. Each request is
+timed on the client, from send to the whole answer. With `--pause` (ms, after each request) the
+server's background work of one request cannot overlap the next; `--pause 0` sends them back to
+back. Reported per route: in how many pairs the matching request was the slower, the median of
+(matching - other), both medians, and how many of each kind the server matched (proof the
+matching kind did match).
+
+Then `--visible` more copies of one asset are uploaded one by one, and after each receipt the
+leak is polled as security until it counts the new sighting: receipt to visible.
+
+Photos are drawn from `--images` (manifest.csv), leaving out the class-folder sources whose
+photos show the same product twice (bench/objects.py), so "unregistered" means unrelated.
+Times are wall clock on this machine (2 cores, shared); run it against another checkout with
+PYTHONPATH=<checkout> for a same-run baseline.
+
+    .venv/bin/python -m bench.receipt_timing --seeds 1 2 [--pairs 200] [--pause 30]
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import random
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from PIL import Image, ImageOps
+
+from bench.objects import CLASS_FOLDER_SOURCES
+from service.intake import fingerprint_locally
+from service.settings import Settings
+from tests.server import Server, issue_keys
+
+DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "bench-images"
+BATCH = 4
+ROUTES = ("single", "batch", "hash-only")
+
+
+@dataclass(frozen=True)
+class Copy:
+    data: bytes
+    hash_only: dict[str, Any]  # the hash-only item's members besides page_url, if made
+
+
+def _photos(images: Path) -> list[Path]:
+    with (images / "manifest.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["source_repo"] not in CLASS_FOLDER_SOURCES]
+    return [images / r["file"] for r in rows]
+
+
+# A copy's pixel size and JPEG quality: drawn once per pair, the same for both of its copies, so
+# that decoding and hashing weigh alike whichever photo each shows.
+Shape = tuple[int, int, int]
+
+
+def _shape(rng: random.Random) -> Shape:
+    width = rng.randint(640, 1024)
+    return width, round(width * rng.uniform(0.6, 1.0)), rng.randint(70, 92)
+
+
+def _copy(path: Path, shape: Shape, hashed: bool = False) -> Copy:
+    width, height, quality = shape
+    with Image.open(path) as image:
+        picture = ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=quality)
+    data = out.getvalue()
+    if not hashed:
+        return Copy(data, {})
+    local = fingerprint_locally(data, Settings(_env_file=None).image_limits)  # type: ignore[call-arg]
+    fields: dict[str, Any] = {
+        "sha256": local.sha256,
+        "fingerprints": [
+            {"algorithm": f.algorithm, "variant": f.variant, "hex": f.hex}
+            for f in local.prints.fingerprints
+        ],
+    }
+    if local.prints.local is not None:
+        fields["local_features"] = local.prints.local.to_text()
+    return Copy(data, fields)
+
+
+class Crawler:
+    """Sends one route's requests, each with a page URL of its own."""
+
+    def __init__(self, http: httpx.Client, tag: str) -> None:
+        self.http, self.tag, self.sent = http, tag, 0
+
+    def _page(self) -> str:
+        self.sent += 1
+        return f"https://bench.example/{self.tag}/{self.sent}"
+
+    def single(self, copies: Sequence[Copy]) -> httpx.Response:
+        [copy] = copies
+        return self.http.post(
+            "/v1/sightings",
+            files={"file": ("found.jpg", copy.data, "image/jpeg")},
+            data={"page_url": self._page()},
+        )
+
+    def batch(self, copies: Sequence[Copy]) -> httpx.Response:
+        manifest = [{"filename": f"{i}.jpg", "page_url": self._page()} for i in range(len(copies))]
+        return self.http.post(
+            "/v1/sightings/batch",
+            files=[("files", (f"{i}.jpg", c.data, "image/jpeg")) for i, c in enumerate(copies)],
+            data={"manifest": json.dumps(manifest)},
+        )
+
+    def hash_only(self, copies: Sequence[Copy]) -> httpx.Response:
+        items = [{"page_url": self._page(), **c.hash_only} for c in copies]
+        return self.http.post("/v1/sightings/fingerprints", json={"items": items})
+
+    def send(self, route: str, copies: Sequence[Copy]) -> float:
+        call: Callable[[Sequence[Copy]], httpx.Response] = {
+            "single": self.single,
+            "batch": self.batch,
+            "hash-only": self.hash_only,
+        }[route]
+        started = time.perf_counter()
+        response = call(copies)
+        took = time.perf_counter() - started
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{route}: {response.status_code} {response.text[:300]}")
+        return took
+
+
+def _leaked_sightings(http: httpx.Client) -> int:
+    total, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = http.get("/v1/leaks", params=params).json()
+        total += sum(leak["sightings_count"] for leak in page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return total
+
+
+def _settle(security: httpx.Client, expected: int, timeout: float = 30.0) -> int:
+    """Waits until the leaks count `expected` sightings (or stop growing); returns the count."""
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        count = _leaked_sightings(security)
+        if count >= expected or count == last:
+            return count
+        last = count
+        time.sleep(1.0)
+    return _leaked_sightings(security)
+
+
+def pairs(
+    crawler: Crawler,
+    security: httpx.Client,
+    route: str,
+    make: Callable[[bool, Sequence[Shape], bool], list[Copy]],
+    count: int,
+    pause: float,
+    rng: random.Random,
+) -> dict[str, Any]:
+    gaps: list[float] = []
+    times: dict[bool, list[float]] = {True: [], False: []}
+    before = _leaked_sightings(security)
+    per_request = 1 if route == "single" else BATCH
+    for _ in range(count):
+        order = [True, False]
+        rng.shuffle(order)
+        shapes = [_shape(rng) for _ in range(per_request)]
+        copies = {
+            kind: make(kind, shapes, route == "hash-only") for kind in order
+        }  # made before either is sent
+        took = {}
+        for kind in order:
+            took[kind] = crawler.send(route, copies[kind])
+            time.sleep(pause)
+        gaps.append(took[True] - took[False])
+        for kind in (True, False):
+            times[kind].append(took[kind])
+    matched = _settle(security, before + count * per_request) - before
+    return {
+        "route": route,
+        "pairs": count,
+        "matching_slower": sum(g > 0 for g in gaps) / count,
+        "median_gap_ms": 1000 * statistics.median(gaps),
+        "matching_median_ms": 1000 * statistics.median(times[True]),
+        "other_median_ms": 1000 * statistics.median(times[False]),
+        "sightings_in_leaks": matched,
+        "matching_items": count * per_request,
+    }
+
+
+def visibility(
+    crawler: Crawler, security: httpx.Client, asset_id: str, make: Callable[[], Copy], count: int
+) -> list[float]:
+    """Receipt to visible, in seconds, for `count` uploads of copies of one asset."""
+    crawler.single([make()])
+    deadline = time.monotonic() + 30
+    leaks: list[dict[str, Any]] = []
+    while not leaks and time.monotonic() < deadline:
+        leaks = security.get("/v1/leaks", params={"asset_id": asset_id}).json()["items"]
+    if not leaks:
+        raise RuntimeError("the first copy opened no leak")
+    leak_id = leaks[0]["id"]
+    delays = []
+    for _ in range(count):
+        seen = security.get(f"/v1/leaks/{leak_id}").json()["sightings_count"]
+        time.sleep(0.2)  # whatever the poll above set off is done
+        crawler.single([make()])
+        answered = time.perf_counter()
+        while security.get(f"/v1/leaks/{leak_id}").json()["sightings_count"] == seen:
+            if time.perf_counter() - answered > 10:
+                raise RuntimeError("a copy was not matched within 10 s")
+            time.sleep(0.002)
+        delays.append(time.perf_counter() - answered)
+    return delays
+
+
+def _register(marketing: httpx.Client, paths: Sequence[Path]) -> list[str]:
+    embargo = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365)
+    ids = []
+    for path in paths:
+        response = marketing.post(
+            "/v1/assets",
+            files={"file": (path.name, path.read_bytes(), "image/jpeg")},
+            data={"name": path.name, "product": "bench", "embargo_until": embargo.isoformat()},
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"asset {path}: {response.status_code} {response.text[:300]}")
+        ids.append(response.json()["id"])
+    return ids
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_seed(
+    server: Server, keys: dict[str, str], photos: Sequence[Path], seed: int, args: Any
+) -> tuple[list[dict[str, Any]], list[float]]:
+    rng = random.Random(seed)
+    drawn = rng.sample(list(photos), 2 * args.assets)
+    registered, unrelated = drawn[: args.assets], drawn[args.assets :]
+
+    def client(role: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {keys[role]}"}, timeout=120
+        )
+
+    def make(matching: bool, shapes: Sequence[Shape], hashed: bool) -> list[Copy]:
+        pool = registered if matching else unrelated
+        return [_copy(rng.choice(pool), shape, hashed) for shape in shapes]
+
+    rows = []
+    with client("marketing") as marketing, client("security") as security:
+        ids = _register(marketing, registered)
+        with client("crawler") as http:
+            for route in ROUTES:
+                crawler = Crawler(http, f"{seed}/{route}")
+                rows.append(
+                    pairs(crawler, security, route, make, args.pairs, args.pause / 1000, rng)
+                )
+                print(seed, rows[-1], flush=True)
+            crawler = Crawler(http, f"{seed}/visible")
+            delays = visibility(
+                crawler, security, ids[0], lambda: _copy(registered[0], _shape(rng)), args.visible
+            )
+    return rows, delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--assets", type=int, default=50)
+    parser.add_argument("--pause", type=float, default=30.0, help="ms after each request")
+    parser.add_argument("--visible", type=int, default=50)
+    args = parser.parse_args()
+    photos = _photos(args.images)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    delays: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        admin = "lsk_bench_" + secrets.token_urlsafe(24)
+        env = {
+            "LEAKSENTINEL_DATA_DIR": str(tmp / "data"),
+            "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": admin,
+        }
+        server = Server(env, tmp / "server.log")
+        server.start()
+        try:
+            keys = issue_keys(server.base_url, admin)
+            for seed in args.seeds:
+                seed_rows, seed_delays = run_seed(server, keys, photos, seed, args)
+                rows += [(seed, row) for row in seed_rows]
+                delays += seed_delays
+        finally:
+            server.stop()
+
+    print()
+    print(f"pause after each request: {args.pause:g} ms; {args.assets} assets registered per seed")
+    print()
+    print(
+        "| seed | route | pairs | matching slower | median gap ms | matching median ms "
+        "| other median ms | sightings in leaks / matching items sent |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for seed, r in rows:
+        print(
+            f"| {seed} | {r['route']} | {r['pairs']} | {100 * r['matching_slower']:.0f}% | "
+            f"{r['median_gap_ms']:+.2f} | {r['matching_median_ms']:.2f} | "
+            f"{r['other_median_ms']:.2f} | {r['sightings_in_leaks']} / {r['matching_items']} |"
+        )
+    print()
+    print(
+        f"receipt to leak visible ({len(delays)} uploads): median "
+        f"{1000 * statistics.median(delays):.0f} ms, p95 {1000 * _quantile(delays, 0.95):.0f} ms, "
+        f"max {1000 * max(delays):.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
