@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from storage.db import make_engine
 from storage.models import Sighting
+from storage.repositories import pending_matches
 
 CLI = str(Path(sys.executable).with_name("leaksentinel"))
 REPO = Path(__file__).resolve().parent.parent
@@ -122,6 +123,34 @@ def verify(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+def matched(database_url: str, timeout: float = 60.0) -> None:
+    """Waits until the server has matched every sighting it acknowledged (none is left in
+    `pending_matches`): what a security analyst sees a moment after the receipts."""
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with Session(engine) as session:
+                if pending_matches.count(session) == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sightings still waited to be matched after {timeout:.0f} s")
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
+def settling(database_url: str) -> Callable[[httpx.Response], None]:
+    """An httpx response hook: after each sighting posted, waits until it is matched."""
+
+    def hook(response: httpx.Response) -> None:
+        request = response.request
+        if request.method == "POST" and request.url.path.startswith("/v1/sightings"):
+            matched(database_url)
+
+    return hook
 
 
 def stored_sighting_ids(database_url: str) -> set[UUID]:

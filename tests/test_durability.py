@@ -21,7 +21,7 @@ from storage.db import make_engine
 from storage.models import Sighting
 from tests.api_client import auth
 from tests.images import jpeg
-from tests.server import Server, issue_keys
+from tests.server import Server, issue_keys, matched
 from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,11 @@ def asset_form() -> dict[str, Any]:
     }
 
 
-def leaks_of(base_url: str, security_key: str, asset_id: str) -> list[dict[str, Any]]:
+def leaks_of(
+    base_url: str, security_key: str, asset_id: str, database_url: str
+) -> list[dict[str, Any]]:
+    """The asset's leaks once the server has matched every sighting it acknowledged."""
+    matched(database_url)
     response = httpx.get(
         f"{base_url}/v1/leaks",
         params={"asset_id": asset_id},
@@ -313,7 +317,7 @@ def test_every_acknowledged_sighting_survives_sigkill_under_load(
             timeout=60,
         )
         assert after.status_code == 201, after.text
-        [leak] = leaks_of(server.base_url, keys["security"], asset_id)
+        [leak] = leaks_of(server.base_url, keys["security"], asset_id, database_url)
         # The restarted server matched the new copy against its reloaded index.
         assert leak["sightings_count"] >= len(ledger.copies) + 1, (leak, ledger.summary())
         print(
@@ -390,7 +394,7 @@ def send_via(
 
 
 def test_two_worker_processes_see_a_new_asset_at_once(
-    server_env: dict[str, str], tmp_path: Path, bootstrap_key: str
+    server_env: dict[str, str], database_url: str, tmp_path: Path, bootstrap_key: str
 ) -> None:
     server = Server(server_env, tmp_path / "server.log", workers=2)
     server.start()
@@ -431,7 +435,7 @@ def test_two_worker_processes_see_a_new_asset_at_once(
         # and both workers must add to the one report.
         for n in range(COPIES_ACROSS_WORKERS):
             sight(second if n % 2 == 0 else first, f"https://site{n}.example.com/leak")
-        [leak] = leaks_of(server.base_url, keys["security"], asset_id)
+        [leak] = leaks_of(server.base_url, keys["security"], asset_id, database_url)
         assert leak["sightings_count"] == COPIES_ACROSS_WORKERS, leak
 
         retired = send_via(
@@ -445,7 +449,7 @@ def test_two_worker_processes_see_a_new_asset_at_once(
         )
         assert retired.status_code == 200, retired.text
         sight(first, "https://after-retiring.example.com/leak")
-        [still] = leaks_of(server.base_url, keys["security"], asset_id)
+        [still] = leaks_of(server.base_url, keys["security"], asset_id, database_url)
         assert (still["id"], still["sightings_count"]) == (leak["id"], COPIES_ACROSS_WORKERS)
     finally:
         server.stop()

@@ -7,7 +7,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.images import jpeg
-from tests.server import Server
+from tests.server import Server, matched
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,7 @@ def test_asset_registered_on_one_replica_is_matched_by_another(
                 headers={"Authorization": f"Bearer {keys['crawler']}"},
             )
             assert response.status_code == 201
+            matched(server_env["LEAKSENTINEL_DATABASE_URL"])
 
         asset = httpx.post(
             f"{first.base_url}/v1/assets",

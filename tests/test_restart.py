@@ -6,7 +6,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.images import jpeg
-from tests.server import Server
+from tests.server import Server, matched
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,7 @@ def test_killed_server_keeps_acknowledged_writes_and_reloads_index(
                 headers={"Authorization": f"Bearer {keys['crawler']}"},
             )
             assert second.status_code == 201
+            matched(server_env["LEAKSENTINEL_DATABASE_URL"])
             leaks = http.get(
                 "/v1/leaks", headers={"Authorization": f"Bearer {keys['security']}"}
             ).json()["items"]

@@ -29,7 +29,7 @@ from service.detection.decode import ImageLimits
 from service.settings import Settings
 from tests.api_client import Api, SettledClient, auth
 from tests.images import encode, jpeg, photo
-from tests.server import Server
+from tests.server import Server, settling
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -119,9 +119,12 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def remote_api(server: Server, bootstrap_key: str) -> Iterator[Api]:
+def remote_api(server: Server, server_env: dict[str, str], bootstrap_key: str) -> Iterator[Api]:
     """The API of the real server, for setting up what the browser then sees."""
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+    settle = settling(server_env["LEAKSENTINEL_DATABASE_URL"])
+    with httpx.Client(
+        base_url=server.base_url, timeout=30, event_hooks={"response": [settle]}
+    ) as client:
         yield Api(client, bootstrap_key, lambda: datetime.now(UTC))
 
 
