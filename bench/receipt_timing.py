@@ -2,11 +2,12 @@
 how soon after the receipt a leak is visible to security.
 
 It starts `leaksentinel serve` on a free loopback port with SQLite in a temporary folder and
-registers `--assets` bench photos as embargoed assets. Then, per seed and per route (one upload,
-a batch of four, hash-only), it sends `--pairs` pairs: a fresh copy of a registered photo and a
-copy of one of as many unregistered ones, made alike (fitted to one pixel size and saved at one
-JPEG quality, both drawn per pair from the seed, so no copy is a duplicate and both weigh the
-same), in an order drawn per pair. Each request is
+draws two sets of `--assets` bench photos per seed. Per route (one upload, a batch of four,
+hash-only), it sends `--pairs` pairs: a copy of a registered photo and a copy of an unregistered
+one, made alike (fitted to one pixel size and saved at one JPEG quality, drawn per pair from the
+seed), in an order drawn per pair. The pairs run in two crossed-over halves (`run_seed`): set A
+registered, then set B registered and A retired, the same pairs with the roles swapped, so that
+what a photo's content costs cancels out and only matching is left to tell the sides apart. Each request is
 timed on the client, from send to the whole answer. With `--pause` (ms, after each request) the
 server's background work of one request cannot overlap the next; `--pause 0` sends them back to
 back. Reported per route: in how many pairs the matching request was the slower, the median of
@@ -145,7 +146,7 @@ def _leaked_sightings(http: httpx.Client) -> int:
     while True:
         params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
         page = http.get("/v1/leaks", params=params).json()
-        total += sum(leak["sightings_count"] for leak in page["items"])
+        total += sum(int(leak["sightings_count"]) for leak in page["items"])
         cursor = page.get("next_cursor")
         if not cursor:
             return total
@@ -163,44 +164,77 @@ def _settle(security: httpx.Client, expected: int, timeout: float = 30.0) -> int
     return _leaked_sightings(security)
 
 
+# One pair of requests, planned before either half of a seed runs: the photos of each side (as
+# indexes into the seed's two photo sets) and the shape of each copy.
+Plan = tuple[list[int], list[int], list[Shape]]
+
+
+def plan(route: str, count: int, photos: int, rng: random.Random) -> list[Plan]:
+    size = 1 if route == "single" else BATCH
+    return [
+        (
+            [rng.randrange(photos) for _ in range(size)],
+            [rng.randrange(photos) for _ in range(size)],
+            [_shape(rng) for _ in range(size)],
+        )
+        for _ in range(count)
+    ]
+
+
+@dataclass
+class Timings:
+    """One route's pairs, both halves of a seed together."""
+
+    gaps: list[float]
+    matching: list[float]
+    other: list[float]
+    in_leaks: int = 0
+    matching_items: int = 0
+
+    def row(self, route: str) -> dict[str, Any]:
+        return {
+            "route": route,
+            "pairs": len(self.gaps),
+            "matching_slower": sum(g > 0 for g in self.gaps) / len(self.gaps),
+            "median_gap_ms": 1000 * statistics.median(self.gaps),
+            "matching_median_ms": 1000 * statistics.median(self.matching),
+            "other_median_ms": 1000 * statistics.median(self.other),
+            "sightings_in_leaks": self.in_leaks,
+            "matching_items": self.matching_items,
+        }
+
+
 def pairs(
     crawler: Crawler,
     security: httpx.Client,
     route: str,
-    make: Callable[[bool, Sequence[Shape], bool], list[Copy]],
-    count: int,
+    planned: Sequence[tuple[list[Path], list[Path], list[Shape]]],
     pause: float,
     rng: random.Random,
-) -> dict[str, Any]:
-    gaps: list[float] = []
-    times: dict[bool, list[float]] = {True: [], False: []}
+    into: Timings,
+) -> None:
+    """Sends the planned pairs (matching photos, other photos, shapes), each in a drawn order."""
     before = _leaked_sightings(security)
-    per_request = 1 if route == "single" else BATCH
-    for _ in range(count):
+    hashed = route == "hash-only"
+    for matching, other, shapes in planned:
+        copies = {
+            True: [
+                _copy(path, shape, hashed) for path, shape in zip(matching, shapes, strict=True)
+            ],
+            False: [_copy(path, shape, hashed) for path, shape in zip(other, shapes, strict=True)],
+        }
         order = [True, False]
         rng.shuffle(order)
-        shapes = [_shape(rng) for _ in range(per_request)]
-        copies = {
-            kind: make(kind, shapes, route == "hash-only") for kind in order
-        }  # made before either is sent
         took = {}
         for kind in order:
             took[kind] = crawler.send(route, copies[kind])
             time.sleep(pause)
-        gaps.append(took[True] - took[False])
-        for kind in (True, False):
-            times[kind].append(took[kind])
-    matched = _settle(security, before + count * per_request) - before
-    return {
-        "route": route,
-        "pairs": count,
-        "matching_slower": sum(g > 0 for g in gaps) / count,
-        "median_gap_ms": 1000 * statistics.median(gaps),
-        "matching_median_ms": 1000 * statistics.median(times[True]),
-        "other_median_ms": 1000 * statistics.median(times[False]),
-        "sightings_in_leaks": matched,
-        "matching_items": count * per_request,
-    }
+        into.gaps.append(took[True] - took[False])
+        into.matching.append(took[True])
+        into.other.append(took[False])
+    sent = sum(len(m) for m, _, _ in planned)
+    into.in_leaks += _settle(security, before + sent) - before
+    into.matching_items += sent
 
 
 def visibility(
@@ -252,34 +286,49 @@ def _quantile(values: Sequence[float], q: float) -> float:
 def run_seed(
     server: Server, keys: dict[str, str], photos: Sequence[Path], seed: int, args: Any
 ) -> tuple[list[dict[str, Any]], list[float]]:
+    """Two halves, crossed over: the first registers set A and pairs copies of A with copies of
+    B; the second retires A, registers B and sends the same pairs with the roles swapped. Each
+    photo and shape is so on the matching side once and on the other side once, and what its
+    content costs to decode, hash and send cancels out of the gaps."""
     rng = random.Random(seed)
     drawn = rng.sample(list(photos), 2 * args.assets)
-    registered, unrelated = drawn[: args.assets], drawn[args.assets :]
+    sets = (drawn[: args.assets], drawn[args.assets :])
+    plans = {route: plan(route, args.pairs // 2, args.assets, rng) for route in ROUTES}
+    timings = {route: Timings([], [], []) for route in ROUTES}
 
     def client(role: str) -> httpx.Client:
         return httpx.Client(
             base_url=server.base_url, headers={"Authorization": f"Bearer {keys[role]}"}, timeout=120
         )
 
-    def make(matching: bool, shapes: Sequence[Shape], hashed: bool) -> list[Copy]:
-        pool = registered if matching else unrelated
-        return [_copy(rng.choice(pool), shape, hashed) for shape in shapes]
-
-    rows = []
-    with client("marketing") as marketing, client("security") as security:
-        ids = _register(marketing, registered)
-        with client("crawler") as http:
+    with (
+        client("marketing") as marketing,
+        client("security") as security,
+        client("crawler") as http,
+    ):
+        ids: list[str] = []
+        for half in (0, 1):
+            for asset_id in ids:
+                marketing.patch(f"/v1/assets/{asset_id}", json={"status": "retired"})
+            registered, unrelated = sets[half], sets[1 - half]
+            ids = _register(marketing, registered)
             for route in ROUTES:
-                crawler = Crawler(http, f"{seed}/{route}")
-                rows.append(
-                    pairs(crawler, security, route, make, args.pairs, args.pause / 1000, rng)
-                )
-                print(seed, rows[-1], flush=True)
-            crawler = Crawler(http, f"{seed}/visible")
-            delays = visibility(
-                crawler, security, ids[0], lambda: _copy(registered[0], _shape(rng)), args.visible
-            )
-    return rows, delays
+                planned = [
+                    (
+                        [registered[i] for i in (a if half == 0 else b)],
+                        [unrelated[i] for i in (b if half == 0 else a)],
+                        shapes,
+                    )
+                    for a, b, shapes in plans[route]
+                ]
+                crawler = Crawler(http, f"{seed}/{half}/{route}")
+                pairs(crawler, security, route, planned, args.pause / 1000, rng, timings[route])
+                print(seed, half, timings[route].row(route), flush=True)
+        crawler = Crawler(http, f"{seed}/visible")
+        delays = visibility(
+            crawler, security, ids[0], lambda: _copy(sets[1][0], _shape(rng)), args.visible
+        )
+    return [timings[route].row(route) for route in ROUTES], delays
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ class Received:
 
 
 class Inbox:
-    """A queue with a count of what is not yet done, so a caller can wait for the worker to
+    """A queue that remembers what is not yet done, so a caller can wait for the workers to
     catch up (`wait_idle`): the tests do, to read the state a security analyst sees a moment
     after the receipt. Items left in it when the process stops are still queued in the
     database; the next start matches them."""
@@ -32,7 +32,7 @@ class Inbox:
     def __init__(self) -> None:
         self._items: deque[Received] = deque()
         self._changed = threading.Condition()
-        self._unfinished = 0
+        self._held: set[UUID] = set()  # put and not yet done
         self._closed = False
 
     def put(self, items: Sequence[Received]) -> None:
@@ -40,7 +40,7 @@ class Inbox:
             return
         with self._changed:
             self._items.extend(items)
-            self._unfinished += len(items)
+            self._held.update(item.id for item in items)
             self._changed.notify_all()
 
     def take(self, most: int, timeout: float) -> list[Received]:
@@ -51,16 +51,21 @@ class Inbox:
             count = min(len(self._items), most)
             return [self._items.popleft() for _ in range(count)]
 
-    def done(self, count: int) -> None:
+    def done(self, items: Sequence[Received]) -> None:
         with self._changed:
-            self._unfinished -= count
+            self._held.difference_update(item.id for item in items)
             self._changed.notify_all()
+
+    def held(self) -> frozenset[UUID]:
+        """The sightings handed to this process and not yet done: a sweep leaves them alone."""
+        with self._changed:
+            return frozenset(self._held)
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every item put is done; False if `timeout` seconds pass first."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self._unfinished > 0:
+            while self._held:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

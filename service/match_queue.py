@@ -9,6 +9,7 @@ queued, and the next start (or, for a process that died, any other process after
 matches them."""
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -62,9 +63,13 @@ def match_and_record(runtime: Runtime, received: Sequence[Received]) -> int:
     """Searches the index for these sightings and, in one commit, takes their queued rows and
     records the matches of those it took; returns how many it took (a row another process took
     first is skipped, its matches being that process's to record)."""
-    if not received:
-        return 0
     with runtime.sessions() as session:
+        # A sweep may have taken some already (another process's, or this one's after a stall):
+        # searching for those again would be work thrown away.
+        queued = pending_repo.still_queued(session, [r.id for r in received])
+        received = [r for r in received if r.id in queued]
+        if not received:
+            return 0
         ensure_current_index(runtime, session)
     found = find_matches_many(runtime.index, [r.prints for r in received], runtime.policy)
 
@@ -83,17 +88,18 @@ def match_and_record(runtime: Runtime, received: Sequence[Received]) -> int:
 
 
 def match_queued(runtime: Runtime, before: datetime | None) -> int:
-    """Matches every row queued before `before` (all of them for None), page by page; returns
-    how many this process took."""
+    """Matches every row queued before `before` (all of them for None), page by page, but those
+    handed to this process's own workers; returns how many this process took."""
     taken, after = 0, None
     while True:
+        held = runtime.inbox.held()
         with runtime.sessions() as session:
             page = pending_repo.queued_before(session, before, MAX_BATCH, after)
-            received = [_received(pending, sighting) for pending, sighting in page]
-        if not received:
+            received = [_received(p, s) for p, s in page if p.sighting_id not in held]
+        if not page:
             return taken
         taken += match_and_record(runtime, received)
-        after = received[-1].id
+        after = page[-1][0].sighting_id
 
 
 def _received(pending: PendingMatch, sighting: Sighting) -> Received:
@@ -109,17 +115,19 @@ def _received(pending: PendingMatch, sighting: Sighting) -> Received:
 
 
 class MatchWorker:
-    """Matches what this process's requests queued, as they commit, and now and then what a
-    stopped process left queued."""
+    """Matches what this process's requests queued, as they commit; the first of a process's
+    workers also looks now and then for what a stopped process left queued."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, sweeps: bool = True) -> None:
         self.runtime = runtime
+        self.sweeps = sweeps
 
     def run(self, stop: threading.Event) -> None:
-        # What was queued before this process started: left by a stop, or (rarely) queued by
-        # another process a moment ago, which then finds it taken.
-        self._sweep(None)
         inbox = self.runtime.inbox
+        if self.sweeps:
+            # What was queued before this process started: left by a stop, or (rarely) queued
+            # by another process a moment ago, which then finds it taken.
+            self._sweep(None)
         next_sweep = time.monotonic() + SWEEP_INTERVAL
         while not stop.is_set():
             batch = inbox.take(MAX_BATCH, timeout=SWEEP_INTERVAL)
@@ -127,8 +135,8 @@ class MatchWorker:
                 try:
                     self._match(batch)
                 finally:
-                    inbox.done(len(batch))
-            if time.monotonic() >= next_sweep and not stop.is_set():
+                    inbox.done(batch)
+            if self.sweeps and time.monotonic() >= next_sweep and not stop.is_set():
                 self._sweep(self.runtime.clock() - ORPHAN_AGE)
                 next_sweep = time.monotonic() + SWEEP_INTERVAL
 
@@ -148,17 +156,28 @@ class MatchWorker:
 
 
 def start_background(runtime: Runtime) -> None:
-    """Runs this process's match worker in a thread until the runtime closes."""
+    """Runs this process's match workers (`match_workers`, else one per core) in threads until
+    the runtime closes."""
     stop = threading.Event()
-    worker = MatchWorker(runtime)
-    thread = threading.Thread(target=worker.run, args=(stop,), name="match-worker", daemon=True)
+    count = runtime.settings.match_workers or os.cpu_count() or 1
+    threads = [
+        threading.Thread(
+            target=MatchWorker(runtime, sweeps=n == 0).run,
+            args=(stop,),
+            name=f"match-worker-{n}",
+            daemon=True,
+        )
+        for n in range(count)
+    ]
 
     def halt() -> None:
         stop.set()
         runtime.inbox.close()
-        thread.join(timeout=30)
-        if thread.is_alive():
-            log.warning("the match worker did not stop in time; what it held stays queued")
+        for thread in threads:
+            thread.join(timeout=30)
+            if thread.is_alive():
+                log.warning("a match worker did not stop in time; what it held stays queued")
 
     runtime.background.append(halt)
-    thread.start()
+    for thread in threads:
+        thread.start()

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # per CPU core. Each decode runs in one of them (service/decoding.py), so a decoder that
     # hangs, crashes or runs away with memory costs that one upload, never the service.
     fingerprint_workers: int = Field(default=0, ge=0)
+    # Threads that match received sightings after their receipts (service/match_queue.py), for
+    # each serving process; 0 means one per CPU core. The index search and the geometric check
+    # run outside the interpreter lock, so each thread keeps a core busy.
+    match_workers: int = Field(default=0, ge=0, le=64)
     # A decode still running after this many seconds is killed with its worker process; a 1080p
     # JPEG takes a few ms, the largest image accepted (a 50-megapixel RGBA PNG) 2-5 s as an
     # asset with its review thumbnail on this 2-core machine under load (bench/README.md).

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from service import match_queue
 from service.inbox import Received
-from service.runtime import Runtime
+from service.runtime import Runtime, close, load_index, open_runtime
 from service.settings import Settings
 from storage.repositories import pending_matches
 from tests.api_client import Api
@@ -129,10 +129,17 @@ def test_a_queued_sighting_is_recorded_once_however_many_workers_take_it(
         runtime = runtime_of(client)
         handed = runtime.inbox.take(10, timeout=0)
 
-        # A sweep (another process's, or a restart's) takes it first; then the worker it was
-        # handed to, and any later sweep, find it gone.
-        assert match_queue.match_queued(runtime, None) == 1
+        # Another process's sweep takes it first (this process's own sweep leaves alone what
+        # its workers hold); then the worker it was handed to, and any later sweep, skip it.
+        other = open_runtime(settings)
+        try:
+            load_index(other)
+            assert match_queue.match_queued(runtime, None) == 0  # held here
+            assert match_queue.match_queued(other, None) == 1
+        finally:
+            close(other)
         assert match_queue.match_and_record(runtime, handed) == 0
+        runtime.inbox.done(handed)
         assert match_queue.match_queued(runtime, None) == 0
 
         [leak] = api.leaks()

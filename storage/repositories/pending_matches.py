@@ -33,6 +33,18 @@ def take(session: Session, sighting_ids: Collection[UUID]) -> set[UUID]:
     return set(taken.scalars())
 
 
+def still_queued(session: Session, sighting_ids: Collection[UUID]) -> set[UUID]:
+    """Those of these sightings whose rows no worker has taken yet."""
+    if not sighting_ids:
+        return set()
+    found = session.exec(
+        select(PendingMatch.sighting_id).where(
+            col(PendingMatch.sighting_id).in_(list(sighting_ids))
+        )
+    )
+    return set(found)
+
+
 def queued_before(
     session: Session, before: datetime | None, limit: int, after: UUID | None = None
 ) -> list[tuple[PendingMatch, Sighting]]:
