@@ -21,8 +21,9 @@ from api.routes import (
     webhooks,
 )
 from api.ui import mount as dashboard
-from service import match_queue, outbox
 from service import runtime as runtime_service
+from service.alerts import outbox
+from service.ingest import match_queue
 from service.runtime import Clock
 from service.settings import Settings
 

@@ -8,8 +8,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.ui.session import COOKIE, Signer, UiSession
-from service import dashboard_sessions, keys
-from service.actors import Actor, Role
+from service.access import dashboard_sessions, keys
+from service.access.actors import Actor, Role
 from service.errors import NotAuthenticated
 from service.runtime import Runtime
 from storage.db import transaction

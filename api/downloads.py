@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from service.exports import Download
+from service.desk.exports import Download
 
 
 def attachment(download: Download) -> StreamingResponse:

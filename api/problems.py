@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import Forbidden
 from service import errors
-from service.receipts import ItemProblem
+from service.ingest.receipts import ItemProblem
 from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def _status_of_class(kind: type[errors.DomainError], reason: str | None = None) 
     return 422
 
 
-def _status_of(exc: errors.DomainError) -> int:
+def status_of(exc: errors.DomainError) -> int:
+    """The HTTP status of a domain error: the one mapping, for the API and the dashboard alike."""
     return _status_of_class(type(exc), getattr(exc, "reason", None))
 
 
@@ -106,7 +107,7 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
         extra["retry_after"] = exc.retry_after
-    return problem(_status_of(exc), exc.code, exc.detail, headers, **extra)
+    return problem(status_of(exc), exc.code, exc.detail, headers, **extra)
 
 
 async def _forbidden(_: Request, exc: Exception) -> JSONResponse:

@@ -7,12 +7,12 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.problems import item_problem
-from service.actors import Role
+from service.access.actors import Role
 from service.assets import MAX_FINGERPRINTS, MAX_TAGS
-from service.intake import MAX_LOCAL_FEATURES_TEXT, MAX_PRINTS_PER_ITEM
-from service.receipts import BatchResult, Receipt
+from service.ingest.intake import MAX_LOCAL_FEATURES_TEXT, MAX_PRINTS_PER_ITEM
+from service.ingest.receipts import BatchResult, Receipt
+from service.ingest.sightings import HashOnlySubmission, SightingSource
 from service.settings import MAX_BATCH_ITEMS
-from service.sightings import HashOnlySubmission, SightingSource
 
 T = TypeVar("T")
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx2 as httpx
 
-from tests.images import jpeg
-from tests.server import Server, issue_keys
+from testing.images import jpeg
+from testing.server import Server, issue_keys
 
 MILLION = b"[" + b"1," * 999_999 + b"1]"
 EMPTY_LISTS = b"[" + b"[]," * 199_999 + b"[]]"

@@ -39,8 +39,6 @@ import random
 import re
 import secrets
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,8 +57,9 @@ from PIL import Image, ImageOps
 
 from bench.speed import SPEED_FRAME, SPEED_QUALITY
 from bench.transforms import jpeg_bytes
+from service.ingest.sightings import fingerprint_locally
 from service.settings import Settings
-from service.sightings import fingerprint_locally
+from testing.server import Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).with_name("leaksentinel"))
@@ -258,64 +257,6 @@ class Workload:
 
 # ---------------------------------------------------------------------------------------------
 # The server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, env: dict[str, str], workers: int, log_path: Path) -> None:
-        self.env = {**os.environ, **env}
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.command = [
-            CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", str(workers),
-        ]  # fmt: skip
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self, timeout: float = 120.0) -> None:
-        # A file, not a pipe: a pipe nobody drains would block the server once it fills.
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: CPU accounting and stop
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError("server did not become ready")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
 
 
 @contextmanager
@@ -549,7 +490,7 @@ def register_assets(base_url: str, key: str, photos: Sequence[tuple[Path, bytes]
 
 def drain_seconds(base_url: str, key: str, timeout: float = 600.0) -> float:
     """Seconds from the end of the load until no sighting waits to be matched: matching runs
-    after the receipt (service/match_queue.py), so a load the matcher cannot keep up with shows
+    after the receipt (service/ingest/match_queue.py), so a load the matcher cannot keep up with shows
     here, not in the receipts' rate."""
     started = time.monotonic()
     pending = re.compile(rb"^leaksentinel_pending_matches (\S+)$", re.MULTILINE)
@@ -744,7 +685,7 @@ def main() -> None:
             if database_url:
                 env["LEAKSENTINEL_DATABASE_URL"] = database_url
             admin = admin_key(env)
-            server = Server(env, args.workers, tmp / "server.log")
+            server = Server(env, tmp / "server.log", workers=args.workers)
             log(f"starting {shlex.join(server.command)}")
             server.start()
             try:

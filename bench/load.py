@@ -60,7 +60,6 @@ import numpy as np
 
 from bench.ingest import (
     CpuSnapshot,
-    Server,
     Workload,
     add_shared_arguments,
     admin_key,
@@ -72,7 +71,7 @@ from bench.ingest import (
     register_assets,
     verify,
 )
-from tests.server import stored_sighting_ids
+from testing.server import Server, stored_sighting_ids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WRITES = ("single", "batch", "hash")
@@ -352,7 +351,7 @@ def run_load(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
             "LEAKSENTINEL_RATE_LIMIT_SECURITY": str(args.security_rate_limit),
         }
         admin = admin_key(env)
-        server = Server(env, args.workers, tmp / "server.log")
+        server = Server(env, tmp / "server.log", workers=args.workers)
         log(f"starting {shlex.join(server.command)}")
         server.start()
         ledger = Ledger()

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import imagehash
 import numpy as np
 
+from service.detection.bitscan import scan
 from service.detection.hashes import ALGORITHM_BITS, Fingerprint
-from service.detection.index import MatchIndex, scan
+from service.detection.index import MatchIndex
 from service.settings import Settings
 
 LIMITS = {

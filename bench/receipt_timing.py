@@ -44,9 +44,9 @@ import httpx2 as httpx
 from PIL import Image, ImageOps
 
 from bench.objects import CLASS_FOLDER_SOURCES
-from service.intake import fingerprint_locally
+from service.ingest.intake import fingerprint_locally
 from service.settings import Settings
-from tests.server import Server, issue_keys
+from testing.server import Server, issue_keys
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "bench-images"
 BATCH = 4

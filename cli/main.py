@@ -17,13 +17,16 @@ import uvicorn
 
 from api.observability import configure_logging
 from api.transport import HTTP_PROTOCOL
-from service import allocator, bundle_check, chain, keys, metrics, sightings
-from service.actors import Actor, Role
+from service import allocator, metrics
+from service.access import keys
+from service.access.actors import Actor, Role
+from service.alerts.outbox import run_until_stopped
 from service.detection import hashes
 from service.detection.decode import decode
 from service.detection.hashes import Fingerprint
 from service.errors import DomainError
-from service.outbox import run_until_stopped
+from service.evidence import bundle_check, chain
+from service.ingest import sightings
 from service.runtime import Runtime, close, open_runtime
 from service.settings import Settings
 from storage import migrate

@@ -8,8 +8,9 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, metrics, values
-from service.actors import Actor
+from service import metrics, values
+from service.access import audit
+from service.access.actors import Actor
 from service.detection import features
 from service.detection.features import LocalFeatures
 from service.detection.hashes import Fingerprint, local_fingerprint
@@ -20,8 +21,8 @@ from service.errors import (
     InvalidFingerprint,
     InvalidInput,
 )
-from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
-from service.runtime import Runtime, change_index
+from service.paging import Page, clamp_limit, decode_cursor, encode_cursor, split_page
+from service.runtime import Runtime
 from storage.models import Asset, AssetFingerprint
 from storage.repositories import assets as assets_repo
 
@@ -98,7 +99,7 @@ def _store(
         product=asset.product,
     )
     asset_id, frozen = asset.id, tuple(prints)
-    change_index(runtime, session, lambda index: index.put(asset_id, frozen))
+    runtime.replica.change(session, lambda index: index.put(asset_id, frozen))
     return asset
 
 
@@ -180,10 +181,8 @@ def list_assets(
     rows = assets_repo.page(
         session, product=product, status=status, position=decode_cursor(cursor), limit=size + 1
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
-    return Page(rows, next_cursor)
+    shown, last = split_page(rows, size)
+    return Page(shown, encode_cursor(last.created_at, last.id) if last else None)
 
 
 def update_asset(
@@ -204,7 +203,7 @@ def update_asset(
     if change.retire and asset.status != RETIRED:
         changed["status"] = RETIRED
         asset.status = RETIRED
-        change_index(runtime, session, lambda index: index.remove(asset_id))
+        runtime.replica.change(session, lambda index: index.remove(asset_id))
     if changed:
         asset.updated_at = runtime.clock()
         session.add(asset)

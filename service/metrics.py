@@ -1,7 +1,6 @@
 """Prometheus metrics: the counters the service bumps, and the text that /metrics serves."""
 
 import os
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -69,20 +68,6 @@ def count_rejection(exc: ImageRejected) -> None:
     DECODE_REJECTIONS.labels(reason=exc.reason).inc()
 
 
-def index_lag_seconds(runtime: Runtime, generation: int) -> float:
-    """How far this process's index is behind the database, given the database's generation:
-    0 when the index is at it; otherwise the seconds since this process last confirmed that its
-    index was current. Every change the index lacks committed after that moment, so this bounds
-    the true lag from above (by at most the time between that check and the first missed change)."""
-    if runtime.index_loaded and generation == runtime.index_generation:
-        runtime.index_current_at = time.monotonic()
-        return 0.0
-    if runtime.index_current_at is None:
-        # Never loaded: behind by as long as this process has been up.
-        return time.monotonic() - runtime.started_at
-    return time.monotonic() - runtime.index_current_at
-
-
 class _IndexCollector(Collector):
     """The index gauges of the process answering the scrape, read at scrape time."""
 
@@ -93,7 +78,7 @@ class _IndexCollector(Collector):
         size = GaugeMetricFamily(
             "leaksentinel_index_fingerprints",
             "Fingerprints in this process's match index.",
-            value=len(self.runtime.index),
+            value=len(self.runtime.replica.index),
         )
         yield size
         try:
@@ -107,11 +92,11 @@ class _IndexCollector(Collector):
             "leaksentinel_index_generation_lag_seconds",
             "Seconds this process's match index is behind the database's newest asset change "
             "(0 when current; otherwise an upper bound: time since it was last known current).",
-            value=index_lag_seconds(self.runtime, generation),
+            value=self.runtime.replica.lag_seconds(generation),
         )
         yield GaugeMetricFamily(
             "leaksentinel_pending_matches",
-            "Sightings received and not yet matched, in every process (service/match_queue.py).",
+            "Sightings received and not yet matched, in every process (service/ingest/match_queue.py).",
             value=pending,
         )
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from service.errors import InvalidCursor
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -92,3 +93,10 @@ def clamp_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     return max(1, min(limit, MAX_LIMIT))
+
+
+def split_page(rows: Sequence[R], size: int) -> tuple[list[R], R | None]:
+    """A page read as `size + 1` rows: the `size` it shows, and the last of those when there is
+    a next page (the row its cursor continues after), else None."""
+    shown = list(rows[:size])
+    return shown, (shown[-1] if len(rows) > size and shown else None)

@@ -1,8 +1,6 @@
 """The long-lived parts one process shares: settings, database, match index, blob store, clock."""
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,30 +8,26 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session
 
-from service import chain, keys
+from service.access import keys
+from service.access.ratelimit import RateLimiter
+from service.alerts.sealed import Sealer, seal_plaintext
 from service.decoding import DecodePool
-from service.detection.hashes import Fingerprint
-from service.detection.index import MatchIndex
 from service.detection.matching import MatchPolicy
-from service.inbox import Inbox
-from service.ratelimit import RateLimiter
-from service.sealed import Sealer, seal_plaintext
+from service.evidence import chain
+from service.ingest.inbox import Inbox
+from service.replica import IndexReplica
 from service.settings import Settings
 from storage import migrate
 from storage.blobs import BlobStore
 from storage.db import (
     SessionFactory,
-    after_commit,
     make_engine,
     make_session_factory,
     ping,
     transaction,
 )
 from storage.group_commit import GroupCommit
-from storage.repositories import assets as assets_repo
-from storage.repositories import index_state
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,23 +41,12 @@ class Runtime:
     engine: Engine
     sessions: SessionFactory
     blobs: BlobStore
-    index: MatchIndex = field(default_factory=MatchIndex)
+    replica: IndexReplica = field(default_factory=IndexReplica)
     clock: Clock = utcnow
-    # The database generation the index reflects; -1 until loaded.
-    index_generation: int = -1
-    index_lock: threading.Lock = field(default_factory=threading.Lock)
-    # time.monotonic() when this process last knew its index was at the database's generation,
-    # and when it started: leaksentinel_index_generation_lag_seconds is measured from them.
-    index_current_at: float | None = None
-    started_at: float = field(default_factory=time.monotonic)
     # Stops for work running in the background (the outbox worker), called first by close().
     background: list[Callable[[], None]] = field(default_factory=list)
-    # Sightings this process committed, handed to its match worker (service/match_queue.py).
+    # Sightings this process committed, handed to its match worker (service/ingest/match_queue.py).
     inbox: Inbox = field(default_factory=Inbox)
-
-    @property
-    def index_loaded(self) -> bool:
-        return self.index_generation >= 0
 
     @cached_property
     def policy(self) -> MatchPolicy:
@@ -88,11 +71,11 @@ class Runtime:
         return DecodePool.from_settings(self.settings)
 
     @cached_property
-    def writes(self) -> GroupCommit:
+    def writes(self) -> GroupCommit[chain.Tail]:
         """Where crawler submissions are written: one transaction for the requests that arrive
         together, so that under load each commit's lock and fsync serve many of them. The group
         is formed once the chain's tail is locked, so it takes in whoever queued meanwhile."""
-        return GroupCommit(self.sessions, begin=chain.lock_tail)
+        return GroupCommit(self.sessions, chain.lock_tail)
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -128,50 +111,7 @@ def start(runtime: Runtime) -> None:
             log.info("appended %d sightings from before the evidence chain to it", sealed)
     if swept := runtime.blobs.sweep_incoming():
         log.info("deleted %d incoming upload files left by a stopped process", swept)
-    load_index(runtime)
-
-
-def load_index(runtime: Runtime) -> None:
-    with runtime.index_lock, runtime.sessions() as session:
-        # Read before the rows: a write landing in between only causes one more reload later.
-        checked_at = time.monotonic()
-        generation = index_state.current(session)
-        runtime.index.replace_all(
-            (row.asset_id, Fingerprint(row.algorithm, row.variant, row.bits))
-            for row in assets_repo.active_fingerprints(session)
-        )
-        runtime.index_generation = generation
-        runtime.index_current_at = checked_at
-    log.info(
-        "match index loaded: %d assets, %d fingerprints",
-        runtime.index.asset_count,
-        len(runtime.index),
-    )
-
-
-def ensure_current_index(runtime: Runtime, session: Session) -> None:
-    """Reloads the index if any process changed the assets since it was loaded: one primary-key
-    read per call, so every replica matches against the same assets."""
-    checked_at = time.monotonic()
-    if index_state.current(session) != runtime.index_generation:
-        load_index(runtime)
-    else:
-        runtime.index_current_at = checked_at
-
-
-def change_index(runtime: Runtime, session: Session, change: Callable[[MatchIndex], None]) -> None:
-    """Announces an asset change to every process and applies it to this one once committed,
-    so the asset is matchable here at once without a reload."""
-    generation = index_state.bump(session)
-
-    def apply() -> None:
-        with runtime.index_lock:
-            change(runtime.index)
-            if runtime.index_generation == generation - 1:
-                runtime.index_generation = generation
-                runtime.index_current_at = time.monotonic()
-
-    after_commit(session, apply)
+    runtime.replica.load(runtime.sessions)
 
 
 def close(runtime: Runtime) -> None:
@@ -189,5 +129,5 @@ def readiness(runtime: Runtime) -> dict[str, bool]:
         at_head = migrate.is_at_head(runtime.engine)
     except SQLAlchemyError:
         log.warning("readiness: database unreachable", exc_info=True)
-        return {"database": False, "migrations": False, "index": runtime.index_loaded}
-    return {"database": True, "migrations": at_head, "index": runtime.index_loaded}
+        return {"database": False, "migrations": False, "index": runtime.replica.loaded}
+    return {"database": True, "migrations": at_head, "index": runtime.replica.loaded}

@@ -3,7 +3,6 @@
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -11,12 +10,9 @@ from sqlmodel import Session
 
 from service.detection.decode import ALLOWED_FORMATS, OUT_OF_MEMORY_DETAIL, ImageLimits, on_white
 from service.errors import AssetNotFound, ImageRejected, SightingNotFound
+from storage.blobs import BlobStore
 from storage.repositories import assets as assets_repo
 from storage.repositories import sightings as sightings_repo
-
-if TYPE_CHECKING:
-    # Only named in signatures: the runtime owns the decode pool, whose workers import this.
-    from service.runtime import Runtime
 
 # Long side of a thumbnail: enough to judge a match by eye, small enough that a confidential
 # asset's review copy is no substitute for the picture itself.
@@ -69,23 +65,25 @@ def make_thumbnail(data: bytes, limits: ImageLimits, side: int = REVIEW_SIDE) ->
     return Thumbnail(out.getvalue(), rgb.width, rgb.height)
 
 
-def asset_thumbnail(runtime: "Runtime", session: Session, asset_id: UUID) -> bytes | None:
+def asset_thumbnail(blobs: BlobStore, session: Session, asset_id: UUID) -> bytes | None:
     """The asset's stored review thumbnail, or None when it has none (registered from
     fingerprints, or before thumbnails were kept)."""
     asset = assets_repo.get(session, asset_id)
     if asset is None:
         raise AssetNotFound(f"no asset with id {asset_id}")
-    if asset.thumbnail_sha256 is None or not runtime.blobs.exists(asset.thumbnail_sha256):
+    if asset.thumbnail_sha256 is None or not blobs.exists(asset.thumbnail_sha256):
         return None
-    return runtime.blobs.get(asset.thumbnail_sha256)
+    return blobs.get(asset.thumbnail_sha256)
 
 
-def found_image_kept(runtime: "Runtime", sha256: str | None) -> bool:
+def found_image_kept(blobs: BlobStore, sha256: str | None) -> bool:
     """Whether the bytes of a found image are in the blob store (not so for a hash-only one)."""
-    return sha256 is not None and runtime.blobs.exists(sha256)
+    return sha256 is not None and blobs.exists(sha256)
 
 
-def found_image_thumbnail(runtime: "Runtime", session: Session, sighting_id: UUID) -> bytes | None:
+def found_image_thumbnail(
+    blobs: BlobStore, limits: ImageLimits, session: Session, sighting_id: UUID
+) -> bytes | None:
     """A thumbnail of a found image, made from the evidence bytes in the blob store; None for a
     hash-only sighting, whose bytes the service never received."""
     sighting = sightings_repo.get(session, sighting_id)
@@ -93,7 +91,6 @@ def found_image_thumbnail(runtime: "Runtime", session: Session, sighting_id: UUI
         raise SightingNotFound(f"no sighting with id {sighting_id}")
     if sighting.submitted_as != "upload" or sighting.sha256 is None:
         return None
-    if not runtime.blobs.exists(sighting.sha256):
+    if not blobs.exists(sighting.sha256):
         return None
-    data = runtime.blobs.get(sighting.sha256)
-    return make_thumbnail(data, runtime.settings.image_limits).jpeg
+    return make_thumbnail(blobs.get(sighting.sha256), limits).jpeg

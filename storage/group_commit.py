@@ -4,7 +4,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlmodel import Session
 
@@ -13,6 +13,7 @@ from storage.db import SessionFactory, is_unavailable, transaction
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+B = TypeVar("B")
 
 # Requests written in one transaction at most. Enough to take every request a process has in
 # flight under load; few enough that one commit's work stays short for whoever waits behind it.
@@ -22,7 +23,7 @@ MAX_GROUP = 64
 class _Job(Generic[T]):
     __slots__ = ("done", "error", "result", "write")
 
-    def __init__(self, write: Callable[[Session], T]) -> None:
+    def __init__(self, write: Callable[[Session, Any], T]) -> None:
         self.write = write
         self.done = threading.Event()
         self.result: T | None = None
@@ -34,11 +35,12 @@ class _Job(Generic[T]):
         return self.result  # type: ignore[return-value]  # set together with done
 
 
-class GroupCommit:
-    """Runs each caller's `write(session)` and returns only once it is committed, as a
+class GroupCommit(Generic[B]):
+    """Runs each caller's `write(session, begun)` and returns only once it is committed, as a
     transaction of its own would. Writers that arrive while a commit is under way queue; the
     next of them to get the turn opens a transaction, runs `begin` (which takes the lock they
-    all need) and then writes every job queued by then. Under load, a database's one writer at a
+    all need, and returns what they share of it: `begun`) and then writes every job queued by
+    then. Under load, a database's one writer at a
     time then pays the lock hand-over, the chain's tail and the commit's fsync once per group
     instead of once per request.
 
@@ -49,19 +51,20 @@ class GroupCommit:
     def __init__(
         self,
         sessions: SessionFactory,
+        begin: Callable[[Session], B],
         max_group: int = MAX_GROUP,
-        begin: Callable[[Session], object] | None = None,
     ) -> None:
         self._sessions = sessions
         self._max_group = max_group
         # Takes the lock every job needs (the chain's tail) before the group is formed: jobs
         # that queue while the writer waits for it, which under load is most of them, join.
+        # What it returns is handed to every job of the group, in turn.
         self._begin = begin
         self._queued: deque[_Job[object]] = deque()
         self._queue_lock = threading.Lock()
         self._turn = threading.Lock()
 
-    def run(self, write: Callable[[Session], T]) -> T:
+    def run(self, write: Callable[[Session, B], T]) -> T:
         job = _Job(write)
         with self._queue_lock:
             self._queued.append(job)  # type: ignore[arg-type]
@@ -83,11 +86,10 @@ class GroupCommit:
         jobs = group or []
         try:
             with transaction(self._sessions) as session:
-                if self._begin is not None:
-                    self._begin(session)
+                begun = self._begin(session)
                 if group is None:
                     jobs = self._take()
-                results = [job.write(session) for job in jobs]
+                results = [job.write(session, begun) for job in jobs]
         except BaseException as exc:
             if group is None and not jobs:
                 jobs = self._take()  # `begin` failed: the queued jobs share its outcome

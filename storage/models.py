@@ -269,7 +269,7 @@ class Webhook(SQLModel, table=True):
     url: str = Field(max_length=2048)
     events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # The worker needs it to sign every delivery, so it is encrypted, not hashed: "fernet:" and
-    # the token (service/sealed.py); plaintext only until the first start after migration 0009.
+    # the token (service/alerts/sealed.py); plaintext only until the first start after migration 0009.
     secret: str = Field(max_length=400)
     status: str = Field(default="active", max_length=20)  # "active" or "disabled"
     disabled_reason: str | None = Field(default=None, max_length=300)

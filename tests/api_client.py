@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import httpx2 as httpx
 from fastapi.testclient import TestClient
 
-from tests.images import jpeg
+from testing.images import jpeg
 
 
 class _Clock(Protocol):

@@ -3,6 +3,7 @@ with keys for every role."""
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,12 +64,29 @@ def postgres_template() -> Iterator[str | None]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per run; each test gets a copy of the file, as
+    each PostgreSQL test gets a copy of postgres_template."""
+    path = tmp_path_factory.mktemp("template") / "leaksentinel.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade_to_head(engine)
+    engine.dispose()  # the last connection closing folds the write-ahead log into the file
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_template: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
 ) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'leaksentinel.db'}"
+        copy = tmp_path / "leaksentinel.db"
+        shutil.copyfile(sqlite_template, copy)
+        copy.chmod(0o600)
+        yield f"sqlite:///{copy}"
         return
     if postgres_template is None:
         pytest.skip("PostgreSQL is not reachable at LEAKSENTINEL_TEST_POSTGRES_URL")

@@ -13,9 +13,9 @@ from service.detection.features import LocalFeatures
 from service.settings import Settings
 from storage.db import make_engine
 from storage.repositories import assets as assets_repo
+from testing.images import encode, jpeg, photo
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.images import encode, jpeg, photo
 
 CLI = str(Path(sys.executable).with_name("leaksentinel"))
 

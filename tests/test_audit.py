@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from service.settings import Settings
+from testing.images import jpeg
+from testing.server import running
 from tests.api_client import Api, SettledClient, auth
-from tests.images import jpeg
-from tests.server import running
 
 
 def audit_call(api: Api, key: str | None = None, **params: Any) -> httpx.Response:

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from service.settings import MAX_BATCH_ITEMS, Settings
+from testing.images import encode, jpeg, photo
 from tests.api_client import Api, auth
-from tests.images import encode, jpeg, photo
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}

@@ -14,16 +14,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from service import chain, sightings
-from service.actors import Actor, Role
-from service.intake import NewSighting
+from service.access.actors import Actor, Role
+from service.evidence import chain
+from service.ingest import sightings
+from service.ingest.intake import NewSighting
 from service.runtime import Runtime, open_runtime, start
 from service.settings import Settings
 from storage import migrate
 from storage.db import make_engine, transaction
+from testing.images import jpeg
+from testing.server import CLI
 from tests.api_client import Api
-from tests.images import jpeg
-from tests.server import CLI
 
 
 def runtime_of(api: Api) -> Runtime:

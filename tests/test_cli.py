@@ -9,11 +9,11 @@ import pytest
 
 from api.app import create_app
 from cli.main import tune_malloc
-from service import sightings
+from service.ingest import sightings
 from service.settings import Settings
+from testing.images import jpeg
+from testing.server import CLI
 from tests.api_client import SettledClient
-from tests.images import jpeg
-from tests.server import CLI
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,12 +14,12 @@ from service.decoding import DecodePool, fingerprint_asset_image
 from service.detection import hashes
 from service.detection.decode import ImageLimits, decode
 from service.errors import ImageRejected
-from service.intake import fingerprint_locally
+from service.ingest.intake import fingerprint_locally
 from service.runtime import Runtime
 from service.settings import Settings
+from testing.images import jpeg
 from tests import hostile
 from tests.api_client import Api, auth
-from tests.images import jpeg
 from tests.test_observability import scrape, value
 
 TIMEOUT = 1.0

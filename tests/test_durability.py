@@ -16,13 +16,13 @@ import pytest
 from sqlmodel import Session, select
 
 from service.detection.decode import ImageLimits
-from service.sightings import LocalPrints, fingerprint_locally
+from service.ingest.sightings import LocalPrints, fingerprint_locally
 from storage.db import make_engine
 from storage.models import Sighting
+from testing.images import jpeg
+from testing.server import Server, issue_keys, matched
+from testing.server import verify as verify_cli
 from tests.api_client import auth
-from tests.images import jpeg
-from tests.server import Server, issue_keys, matched
-from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,14 @@ from uuid import UUID
 import pytest
 from sqlalchemy import text
 
-from service import bundle_check, chain, evidence, exports
+from service.desk import exports
+from service.evidence import bundle_check, bundles, chain
 from service.runtime import Runtime
 from storage.models import Sighting
+from testing.images import jpeg
+from testing.server import CLI
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.images import jpeg
-from tests.server import CLI
 from tests.test_ingest import hash_only_item, post_hashes
 
 ASSET = jpeg(1)
@@ -300,7 +301,7 @@ def test_bundle_says_when_an_image_is_missing_from_the_store(api: Api, clock: Cl
 
     entry = read_manifest(bundle)["sightings"][0]
     assert entry["image"] is None
-    assert entry["no_image_reason"] == evidence.NO_IMAGE_MISSING
+    assert entry["no_image_reason"] == bundles.NO_IMAGE_MISSING
     assert bundle_check.verify_bundle(io.BytesIO(bundle)).verifies
 
 

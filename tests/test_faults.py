@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from service.detection.decode import ImageLimits
-from service.intake import fingerprint_locally
+from service.ingest.intake import fingerprint_locally
 from storage.db import is_unavailable
+from testing.images import jpeg
+from testing.server import Server, free_port, issue_keys, stored_sighting_ids
+from testing.server import verify as verify_cli
 from tests.api_client import auth
-from tests.images import jpeg
-from tests.server import Server, free_port, issue_keys, stored_sighting_ids
-from tests.server import verify as verify_cli
 
 pytestmark = pytest.mark.slow
 

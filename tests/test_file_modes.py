@@ -6,9 +6,9 @@ from pathlib import Path
 
 from api.app import create_app
 from service.settings import Settings
+from testing.images import jpeg
 from tests.api_client import Api, SettledClient
 from tests.conftest import Clock
-from tests.images import jpeg
 
 
 def _mode(path: Path) -> int:

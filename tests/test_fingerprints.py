@@ -15,7 +15,7 @@ from service.detection.hashes import (
     phash_bits,
 )
 from service.errors import ImageRejected, InvalidFingerprint
-from tests.images import encode, jpeg, photo
+from testing.images import encode, jpeg, photo
 
 LIMITS = ImageLimits(max_bytes=10_000_000, max_pixels=10_000_000)
 

@@ -3,10 +3,10 @@
 import pytest
 from PIL import Image
 
-from bench.fuzz import check, run, save, summary
-from tests.images import photo
+from testing.fuzz import check, run, save, summary
+from testing.images import photo
 
-# Bounded for the suite (about 1 s here); `python -m bench.fuzz --cases 10000` is the full run.
+# Bounded for the suite (about 1 s here); `python -m testing.fuzz --cases 10000` is the full run.
 SUITE_CASES = 1_500
 
 

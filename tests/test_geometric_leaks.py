@@ -11,9 +11,9 @@ from PIL import Image
 
 from service.detection import features
 from service.detection.decode import ImageLimits
-from service.intake import fingerprint_locally
+from service.ingest.intake import fingerprint_locally
+from testing.images import encode, photo
 from tests.api_client import Api, auth
-from tests.images import encode, photo
 from tests.test_assets import CLI
 from tests.test_ui import sign_in
 

@@ -26,13 +26,17 @@ def event(action: str) -> AuditEvent:
     )
 
 
+def nothing(session: Session) -> None:
+    """A group's `begin` that takes no lock."""
+
+
 def stored_actions(sessions: SessionFactory) -> list[str]:
     with transaction(sessions) as session:
         return sorted(session.exec(select(AuditEvent.action)))
 
 
-def writer(action: str, seen: list[int]) -> Callable[[Session], str]:
-    def write(session: Session) -> str:
+def writer(action: str, seen: list[int]) -> Callable[[Session, None], str]:
+    def write(session: Session, _: None) -> str:
         seen.append(id(session))
         session.add(event(action))
         session.flush()
@@ -42,11 +46,11 @@ def writer(action: str, seen: list[int]) -> Callable[[Session], str]:
 
 
 def test_writers_that_queue_behind_a_commit_share_the_next_one(sessions: SessionFactory) -> None:
-    group = GroupCommit(sessions)
+    group = GroupCommit(sessions, nothing)
     first_started, release = threading.Event(), threading.Event()
     sessions_seen: list[int] = []
 
-    def slow_first(session: Session) -> str:
+    def slow_first(session: Session, _: None) -> str:
         first_started.set()
         release.wait(10)
         session.add(event("first"))
@@ -67,14 +71,14 @@ def test_writers_that_queue_behind_a_commit_share_the_next_one(sessions: Session
 
 
 def test_a_failing_writer_fails_alone_and_the_others_commit(sessions: SessionFactory) -> None:
-    group = GroupCommit(sessions)
+    group = GroupCommit(sessions, nothing)
     first_started, release = threading.Event(), threading.Event()
 
-    def slow_first(session: Session) -> None:
+    def slow_first(session: Session, _: None) -> None:
         first_started.set()
         release.wait(10)
 
-    def failing(session: Session) -> None:
+    def failing(session: Session, _: None) -> None:
         session.add(event("failing"))
         session.flush()
         raise ValueError("this request's own fault")
@@ -101,7 +105,7 @@ def test_a_failing_writer_fails_alone_and_the_others_commit(sessions: SessionFac
 def test_a_write_returns_only_once_committed(
     sessions: SessionFactory, migrated_engine: Engine
 ) -> None:
-    group = GroupCommit(sessions)
+    group = GroupCommit(sessions, nothing)
     group.run(writer("acknowledged", []))
     # A separate connection sees it: returned means committed, not merely flushed.
     with Session(migrated_engine) as other:
@@ -122,7 +126,7 @@ def test_writers_that_queue_while_the_lock_is_awaited_join_the_group(
         awaiting_lock.set()
         lock_free.wait(10)
 
-    group = GroupCommit(sessions, begin=begin)
+    group = GroupCommit(sessions, begin)
     sessions_seen: list[int] = []
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(group.run, writer("w0", sessions_seen))
@@ -143,7 +147,7 @@ def test_a_lock_that_cannot_be_taken_fails_the_writer_and_writes_nothing(
     def begin(session: Session) -> None:
         raise ValueError("no lock today")
 
-    group = GroupCommit(sessions, begin=begin)
+    group = GroupCommit(sessions, begin)
     with pytest.raises(ValueError, match="no lock today"):
         group.run(writer("never", []))
     assert stored_actions(sessions) == []

@@ -12,7 +12,7 @@ from service.detection.decode import ImageLimits, decode
 from service.detection.hashes import fingerprint_asset, fingerprint_sighting
 from service.detection.index import MatchIndex
 from service.detection.matching import MatchPolicy, find_matches
-from tests.images import encode
+from testing.images import encode
 
 LIMITS = ImageLimits(max_bytes=10_000_000, max_pixels=10_000_000)
 POLICY = MatchPolicy({"pdq": 64, "phash": 18})

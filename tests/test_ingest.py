@@ -11,12 +11,12 @@ import pytest
 import starlette.datastructures
 from sqlmodel import func, select
 
-from service import sightings
 from service.detection.decode import ImageLimits
+from service.ingest import sightings
 from service.runtime import Runtime
 from storage.models import IdempotencyRecord, Sighting
+from testing.images import jpeg
 from tests.api_client import Api, auth
-from tests.images import jpeg
 
 LIMITS = ImageLimits(max_bytes=2 * 1024 * 1024, max_pixels=4_000_000)
 

@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
+from testing.images import encode, jpeg, photo
 from tests.api_client import Api
 from tests.conftest import Clock
-from tests.images import encode, jpeg, photo
 
 
 def test_recompressed_copy_before_embargo_opens_a_leak(api: Api) -> None:

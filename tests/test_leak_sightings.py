@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.paging import MAX_LIMIT
+from testing.images import jpeg
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.images import jpeg
 from tests.test_evidence import download, read_manifest
 from tests.test_ingest import hash_only_item, post_hashes
 from tests.test_ui import sign_in

@@ -17,7 +17,7 @@ from service.detection.index import MatchIndex
 from service.detection.matching import LOCAL_VARIANT, AssetMatch, find_matches
 from service.detection.verify import Geometry, verify
 from service.settings import Settings
-from tests.images import encode, photo
+from testing.images import encode, photo
 
 LIMITS = ImageLimits(max_bytes=50_000_000, max_pixels=50_000_000)
 SIZE = (1280, 960)

@@ -11,14 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from service import match_queue
-from service.inbox import Received
-from service.runtime import Runtime, close, load_index, open_runtime
+from service.ingest import match_queue
+from service.ingest.inbox import Received
+from service.runtime import Runtime, close, open_runtime
 from service.settings import Settings
 from storage.repositories import pending_matches
+from testing.images import jpeg
 from tests.api_client import Api
 from tests.conftest import Clock
-from tests.images import jpeg
 
 
 class Held:
@@ -68,7 +68,7 @@ def leaks_within(api: Api, seconds: float) -> list[dict[str, Any]]:
     return found
 
 
-def test_a_receipt_is_answered_before_its_match_is_decided(
+def test_a_receipt_is_answered_before_the_match_so_its_timing_tells_nothing(
     settings: Settings, clock: Clock, bootstrap_key: str, held: Held
 ) -> None:
     with started(settings, clock) as client:
@@ -133,7 +133,7 @@ def test_a_queued_sighting_is_recorded_once_however_many_workers_take_it(
         # its workers hold); then the worker it was handed to, and any later sweep, skip it.
         other = open_runtime(settings)
         try:
-            load_index(other)
+            other.replica.load(other.sessions)
             assert match_queue.match_queued(runtime, None) == 0  # held here
             assert match_queue.match_queued(other, None) == 1
         finally:

@@ -15,13 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.observability import JsonFormatter
 from service import metrics
-from service.runtime import Runtime, ensure_current_index
+from service.runtime import Runtime
 from service.settings import Settings
 from storage.db import transaction
 from storage.repositories import index_state
+from testing.images import encode, jpeg, photo
+from testing.server import Server, free_port
 from tests.api_client import Api, SettledClient, auth
-from tests.images import encode, jpeg, photo
-from tests.server import Server, free_port
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -166,12 +166,12 @@ def test_index_lag_grows_while_another_process_changed_the_assets(api: Api) -> N
     # Another process registered an asset: the generation moved, this index has not.
     with transaction(runtime.sessions) as session:
         index_state.bump(session)
-    assert runtime.index_current_at is not None
-    runtime.index_current_at -= 42  # as if that check was 42 s ago
+    assert runtime.replica.current_at is not None
+    runtime.replica.current_at -= 42  # as if that check was 42 s ago
     lag = value(scrape(api.client, api.admin), "leaksentinel_index_generation_lag_seconds")
     assert 42 <= lag < 60
     with runtime.sessions() as session:
-        ensure_current_index(runtime, session)  # what every sighting does before matching
+        runtime.replica.ensure_current(runtime.sessions, session)  # as each match batch does
     assert value(scrape(api.client, api.admin), "leaksentinel_index_generation_lag_seconds") == 0
 
 
@@ -253,7 +253,13 @@ def test_no_key_image_bytes_or_asset_name_in_any_log_line(api: Api, log_lines: i
 # ---- readiness -----------------------------------------------------------------------------------
 
 
-def test_readyz_is_false_until_migrated_and_index_loaded(settings: Settings) -> None:
+def test_readyz_is_false_until_migrated_and_index_loaded(
+    settings: Settings, tmp_path: Path
+) -> None:
+    if settings.database_url.startswith("sqlite"):
+        # Not the migrated copy the fixture gives: a file with no schema yet.
+        fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+        settings = settings.model_copy(update={"database_url": fresh})
     app = create_app(settings)
     bare = TestClient(app, raise_server_exceptions=False)  # lifespan not run: nothing started
     response = bare.get("/readyz")

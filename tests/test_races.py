@@ -5,14 +5,14 @@ import threading
 from collections.abc import Callable
 from uuid import UUID
 
-from service import leaks
-from service.actors import SYSTEM
+from service.access.actors import SYSTEM
+from service.desk import leaks
+from service.desk.leaks import LeakChange
 from service.errors import InvalidTransition
-from service.leaks import LeakChange
 from service.runtime import Runtime
 from storage.db import transaction
+from testing.images import jpeg
 from tests.api_client import Api
-from tests.images import jpeg
 
 TRIES = 100
 

@@ -9,13 +9,13 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.actors import Actor, Role
+from service.access.actors import Actor, Role
+from service.access.ratelimit import RateLimiter
 from service.errors import RateLimited
-from service.ratelimit import RateLimiter
 from service.runtime import Runtime
 from service.settings import Settings
+from testing.images import jpeg
 from tests.api_client import Api, auth
-from tests.images import jpeg
 
 PROBLEM_JSON = "application/problem+json"
 CRAWLER_LIMIT = 3  # one request every 20 s, a burst of 3

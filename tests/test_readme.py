@@ -1,21 +1,24 @@
-"""The README walkthrough, run as written against a real server, so the README cannot rot."""
+"""The walkthrough, run as written against a real server, so the README and docs cannot rot.
+
+It starts in README.md (one block) and goes on in the docs/ pages, read in the order the README's
+"Where to read on" list links them; every block runs in one shell, in that order."""
 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from testing.server import Server
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+READ_ON = "## Where to read on"
 BIN = Path(sys.executable).parent
 MARKER = "<!-- walkthrough -->"
 BASE_LINE = "BASE=http://127.0.0.1:8000"
@@ -25,16 +28,28 @@ STARTUP_SECONDS = 60
 
 
 def walkthrough_blocks(text: str) -> list[str]:
-    """Every ```sh block that directly follows a walkthrough marker, in README order."""
+    """Every ```sh block that directly follows a walkthrough marker, in the page's order."""
     pattern = re.escape(MARKER) + r"\s*\n```sh\n(.*?)\n```"
     return re.findall(pattern, text, flags=re.DOTALL)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def docs_in_reading_order() -> list[Path]:
+    """The docs/ pages in the order the README's "Where to read on" list links them."""
+    readme = README.read_text()
+    assert READ_ON in readme, f"the README has no {READ_ON!r} section"
+    section = readme.split(READ_ON, 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"\]\(docs/([\w.-]+\.md)\)", section)
+    return [DOCS / name for name in dict.fromkeys(names)]
+
+
+def all_walkthrough_blocks() -> list[tuple[str, str]]:
+    """(page, block) for every walkthrough block: the README's, then the docs' in reading order."""
+    pages = [README, *docs_in_reading_order()]
+    return [
+        (str(page.relative_to(ROOT)), block)
+        for page in pages
+        for block in walkthrough_blocks(page.read_text())
+    ]
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
@@ -45,53 +60,40 @@ def clean_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def wait_until_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the server was not ready within {STARTUP_SECONDS}s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = clean_env(tmp_path / "data")
-    log = tmp_path / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(BIN / "leaksentinel"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until_ready(base, process, log)
-            yield base, env
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    running = Server(env, tmp_path / "server.log", inherit_env=False)
+    running.start(timeout=STARTUP_SECONDS)
+    try:
+        yield running.base_url, env
+    finally:
+        running.stop()
 
 
 def test_readme_has_the_walkthrough() -> None:
-    blocks = walkthrough_blocks(README.read_text())
-    assert len(blocks) == 3
+    readme = README.read_text()
+    blocks = walkthrough_blocks(readme)
+    assert len(blocks) == 1
     assert blocks[0].count(BASE_LINE) == 1
-    assert "make run" in README.read_text()
-    assert "make test" in README.read_text()
+    assert "make run" in readme
+    assert "make test" in readme
+
+
+def test_docs_continue_the_walkthrough() -> None:
+    listed = docs_in_reading_order()
+    assert all(page.is_file() for page in listed), listed
+    # Every docs page with a walkthrough block is in the reading order, so none is left out.
+    with_blocks = {page for page in DOCS.rglob("*.md") if MARKER in page.read_text()}
+    assert with_blocks <= set(listed), sorted(with_blocks - set(listed))
+    for page in [README, *listed]:
+        text = page.read_text()
+        # A marker not directly followed by a ```sh block would be skipped without a word.
+        assert text.count(MARKER) == len(walkthrough_blocks(text)), page
+    pages = [page for page, _ in all_walkthrough_blocks()]
+    assert pages == ["README.md", "docs/concepts.md", "docs/crawler-api.md"]
+    # The server's address is set once, in the README's block; the rest reuse its shell.
+    assert all(BASE_LINE not in block for _, block in all_walkthrough_blocks()[1:])
 
 
 @pytest.mark.slow
@@ -100,7 +102,8 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, dict[str, str]]) 
         if shutil.which(tool) is None:
             pytest.skip(f"the README walkthrough needs {tool}, which is not installed")
     base, env = server
-    blocks = walkthrough_blocks(README.read_text())
+    blocks = [block for _, block in all_walkthrough_blocks()]
+    assert len(blocks) == 3
     script = ["set -euo pipefail"]
     for number, block in enumerate(blocks):
         block = block.replace(BASE_LINE, f"BASE={base}")

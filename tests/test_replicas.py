@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from tests.images import jpeg
-from tests.server import Server, matched
+from testing.images import jpeg
+from testing.server import Server, matched
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from testing.images import jpeg
 from tests.api_client import Api, auth
-from tests.images import jpeg
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from service.sealed import PREFIX, Sealer, SecretUnreadable
+from service.alerts.sealed import PREFIX, Sealer, SecretUnreadable
 from service.settings import Settings
 
 

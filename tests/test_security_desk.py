@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from service import bundle_check
+from service.evidence import bundle_check
+from testing.images import jpeg
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.images import jpeg
 
 
 def leak_of(api: Api, asset_id: str) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from datetime import timedelta
 from typing import Any
 
+from testing.images import jpeg
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.images import jpeg
 
 
 def _patch(api: Api, leak_id: str, **body: Any) -> Any:

@@ -27,9 +27,9 @@ from api.ui.session import COOKIE, UiSession, signer_for
 from service import thumbnails
 from service.detection.decode import ImageLimits
 from service.settings import Settings
+from testing.images import encode, jpeg, photo
+from testing.server import Server, settling
 from tests.api_client import Api, SettledClient, auth
-from tests.images import encode, jpeg, photo
-from tests.server import Server, settling
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright

@@ -5,8 +5,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
 
+from testing.images import encode, photo
 from tests.api_client import Api
-from tests.images import encode, photo
 
 
 def _only_leak(api: Api) -> dict[str, Any]:

@@ -26,18 +26,18 @@ from sqlmodel import col, select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from service import outbox
-from service.outbox import OutboxWorker
+from service.alerts import outbox
+from service.alerts.outbox import OutboxWorker
 from service.runtime import Runtime
 from service.settings import Settings
 from storage.db import transaction
 from storage.models import AuditEvent
 from storage.models import Webhook as WebhookRow
 from storage.types import utcnow
+from testing.images import jpeg
+from testing.server import CLI, REPO
 from tests.api_client import Api, SettledClient, auth
 from tests.conftest import Clock
-from tests.images import jpeg
-from tests.server import CLI, REPO
 
 PROBLEM_JSON = "application/problem+json"
 EVENTS = ["leak.opened", "leak.updated"]

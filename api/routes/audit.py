@@ -8,8 +8,8 @@ from pydantic import AwareDatetime
 
 from api.deps import AdminActor, SessionDep
 from api.schemas import PROBLEM_RESPONSES, Page
-from service import audit
-from service.audit import AuditEntry
+from service.access import audit
+from service.access.audit import AuditEntry
 from storage.repositories.audit import AuditFilter
 
 router = APIRouter(prefix="/v1/audit", tags=["admin"], responses=PROBLEM_RESPONSES)

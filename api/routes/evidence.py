@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
 from api.schemas import PROBLEM_RESPONSES
-from service import evidence
+from service.evidence import bundles
 
 router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESPONSES)
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESP
     "/{leak_id}/evidence",
     response_class=StreamingResponse,
     responses=file_response(
-        evidence.ZIP_MEDIA_TYPE,
+        bundles.ZIP_MEDIA_TYPE,
         "A zip: `manifest.json` (every sighting's chain record, digests and image SHA-256, the "
         "chain head), `summary.txt`, and `images/<sha256>.<ext>` as received. Check it offline "
         "with `leaksentinel verify-bundle FILE`.",
@@ -26,4 +26,4 @@ router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESP
 def export_evidence(
     leak_id: UUID, actor: SecurityActor, runtime: RuntimeDep, session: SessionDep
 ) -> StreamingResponse:
-    return attachment(evidence.export_bundle(runtime, session, actor, leak_id))
+    return attachment(bundles.export_bundle(runtime, session, actor, leak_id))

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from api.deps import AdminActor, SessionDep
 from api.schemas import PROBLEM_RESPONSES, KeyCreate, KeyCreated, KeyOut, Page
-from service import keys
+from service.access import keys
 
 router = APIRouter(prefix="/v1/keys", tags=["admin"], responses=PROBLEM_RESPONSES)
 

@@ -10,9 +10,9 @@ from pydantic import AwareDatetime
 from api.deps import RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
 from api.schemas import PROBLEM_RESPONSES, LeakPatch, Page
-from service import exports, leaks
-from service.leaks import LeakOrder
-from service.reports import LeakDetail, LeakList, SightingEntry
+from service.desk import exports, leaks
+from service.desk.leaks import LeakOrder
+from service.desk.reports import LeakDetail, LeakList, SightingEntry
 from storage.repositories.leaks import LeakFilter
 
 router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESPONSES)

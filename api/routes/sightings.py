@@ -10,9 +10,9 @@ from api import uploads
 from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
 from api.limits import MAX_JSON_VALUES, json_values_bound
 from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
-from service import sightings
 from service.errors import InvalidInput
-from service.receipts import Receipt
+from service.ingest import sightings
+from service.ingest.receipts import Receipt
 
 router = APIRouter(
     prefix="/v1/sightings",

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import SecurityActor, SessionDep
 from api.schemas import PROBLEM_RESPONSES, Page
-from service import sources
-from service.leaks import LeakOrder
-from service.reports import LeakSummary
-from service.sources import SourceSummary
+from service.desk import sources
+from service.desk.leaks import LeakOrder
+from service.desk.reports import LeakSummary
+from service.desk.sources import SourceSummary
 
 router = APIRouter(prefix="/v1/sources", tags=["security"], responses=PROBLEM_RESPONSES)
 

@@ -14,7 +14,7 @@ from api.schemas import (
     WebhookCreated,
     WebhookOut,
 )
-from service import webhooks
+from service.alerts import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["security"], responses=PROBLEM_RESPONSES)
 

@@ -20,20 +20,18 @@ from api.deps import (
     UiSecurityActor,
     UiSessionDep,
 )
+from api.problems import status_of
 from api.ui import present
 from api.ui.render import page
 from api.ui.session import Signer, UiSession
-from service import assets, leaks, sources, thumbnails
-from service.actors import Actor, Role
+from service import assets, thumbnails
+from service.access.actors import Actor, Role
+from service.desk import leaks, sources
+from service.desk.leaks import STATUSES, TRANSITIONS, LeakChange
+from service.desk.reports import LeakDetail, LeakSummary
 from service.errors import (
-    Conflict,
     DomainError,
-    InvalidCursor,
-    NotAuthenticated,
-    NotFound,
 )
-from service.leaks import STATUSES, TRANSITIONS, LeakChange
-from service.reports import LeakDetail, LeakSummary
 from storage.repositories.leaks import LeakFilter
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -68,19 +66,7 @@ def shown_as_page() -> Iterator[None]:
     try:
         yield
     except DomainError as exc:
-        raise PageError(_status_of(exc), exc.detail) from exc
-
-
-def _status_of(exc: DomainError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, InvalidCursor):
-        return 400
-    if isinstance(exc, NotAuthenticated):
-        return 401
-    return 422
+        raise PageError(status_of(exc), exc.detail) from exc
 
 
 def _id(text: str, what: str) -> UUID:
@@ -219,7 +205,7 @@ def leak_page(
             "region": present.region_box(s.region),
             "polygon": present.svg_points(s.region_polygon),
             "variant": present.variant_box(s.variant),
-            "has_image": thumbnails.found_image_kept(runtime, s.sha256),
+            "has_image": thumbnails.found_image_kept(runtime.blobs, s.sha256),
         }
         for s in by_time[:MAX_COMPARISONS]
     ]
@@ -346,7 +332,7 @@ def asset_thumbnail(
     asset_id: str, _: UiAssetReader, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
     with shown_as_page():
-        data = thumbnails.asset_thumbnail(runtime, session, _id(asset_id, "asset"))
+        data = thumbnails.asset_thumbnail(runtime.blobs, session, _id(asset_id, "asset"))
     if data is None:
         raise PageError(404, "this asset has no review thumbnail")
     return Response(data, media_type="image/jpeg", headers=ASSET_THUMBNAIL_HEADERS)
@@ -357,7 +343,9 @@ def found_image_thumbnail(
     sighting_id: str, _: UiSecurityActor, runtime: RuntimeDep, session: SessionDep
 ) -> Response:
     with shown_as_page():
-        data = thumbnails.found_image_thumbnail(runtime, session, _id(sighting_id, "sighting"))
+        data = thumbnails.found_image_thumbnail(
+            runtime.blobs, runtime.settings.image_limits, session, _id(sighting_id, "sighting")
+        )
     if data is None:
         raise PageError(404, "this sighting was sent as fingerprints only: there is no image")
     return Response(data, media_type="image/jpeg", headers=FOUND_THUMBNAIL_HEADERS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from service.reports import SightingEntry
+from service.desk.reports import SightingEntry
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom as shares of width, height
 

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import CsrfChecked, SessionDep, SignerDep, UiActor, UiSessionDep
 from api.ui.render import page
 from api.ui.session import Signer, UiSession, clear_cookie, set_cookie
-from service import dashboard_sessions, keys
-from service.actors import Role
+from service.access import dashboard_sessions, keys
+from service.access.actors import Role
 from service.errors import NotAuthenticated
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

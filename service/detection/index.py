@@ -2,7 +2,6 @@
 bit matrix per algorithm, searched exactly by XOR and popcount, changed incrementally; and beside
 it the index of the assets' local features (feature_index.py), kept in step with it."""
 
-import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -10,6 +9,7 @@ from uuid import UUID
 
 import numpy as np
 
+from service.detection.bitscan import scan
 from service.detection.feature_index import FeatureIndex
 from service.detection.features import LocalFeatures
 from service.detection.hashes import ALGORITHM_BITS, Fingerprint, local_features_of
@@ -20,9 +20,6 @@ WORDS = {algorithm: bits // 64 for algorithm, bits in ALGORITHM_BITS.items()}
 
 ALIVE = np.iinfo(np.uint64).max  # the death generation of a row no change has removed yet
 MIN_CAPACITY = 1024
-# A scan works on this many rows at a time so that its scratch arrays stay in the core's cache
-# instead of being allocated (and page-faulted) at the size of the whole index on every query.
-SCAN_CHUNK = 1 << 17
 # search_many compares a block of queries with every row at once while the index has at most
 # MANY_MAX_ROWS rows, in blocks of at most MANY_BLOCK query-row pairs. On a bigger index it
 # searches one query at a time: there a call's fixed cost is small beside the scan, and the
@@ -117,54 +114,6 @@ def _with_capacity(table: _Table, capacity: int) -> _Table:
     return replace(
         table, bits=grown.bits, died=grown.died, owner=grown.owner, variant=grown.variant
     )
-
-
-def full_words(words: int, limit: int) -> int:
-    """How many leading words a scan reads for every row; the rest are read only for the rows
-    still within `limit`. Unrelated fingerprints differ in about half their bits, so after k
-    words their partial distance is near 32k with a spread of 4 sqrt(k): once that clears the
-    limit by two spreads, under ~2% of the rows are left, and gathering their remaining words
-    costs less than streaming those words for every row (for PDQ at 64: three words of four)."""
-    for k in range(1, words):
-        if 32 * k - limit >= 8 * math.sqrt(k):
-            return k
-    return words
-
-
-def scan(matrix: np.ndarray, query: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of `matrix` (words, rows) within `limit` bits of `query` (words,), in order, and
-    their distances. Exact: a row is left out only once its partial distance exceeds `limit`."""
-    words, n = matrix.shape
-    streamed = full_words(words, limit)
-    # A partial distance of up to three words fits in a byte, and byte arrays are the fastest.
-    partial_type = np.uint8 if 64 * streamed <= 255 else np.uint16
-    chunk = max(1, min(SCAN_CHUNK, n))
-    xor = np.empty(chunk, dtype=np.uint64)
-    count = np.empty(chunk, dtype=np.uint8)
-    partial = count if streamed == 1 else np.empty(chunk, dtype=partial_type)
-    found_rows: list[np.ndarray] = []
-    found_distances: list[np.ndarray] = []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        x, c, d = xor[: stop - start], count[: stop - start], partial[: stop - start]
-        for word in range(streamed):
-            np.bitwise_xor(matrix[word, start:stop], query[word], out=x)
-            np.bitwise_count(x, out=c if word else d)
-            if word:
-                np.add(d, c, out=d)
-        rows = np.flatnonzero(d <= limit)
-        if rows.size:
-            found_distances.append(d[rows].astype(np.int64))
-            found_rows.append(rows + start)
-    if not found_rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    rows, distances = np.concatenate(found_rows), np.concatenate(found_distances)
-    if streamed < words:
-        rest = np.bitwise_count(matrix[streamed:, rows] ^ query[streamed:, None])
-        distances += rest.sum(axis=0, dtype=np.int64)
-        keep = distances <= limit
-        rows, distances = rows[keep], distances[keep]
-    return rows, distances
 
 
 class MatchIndex:

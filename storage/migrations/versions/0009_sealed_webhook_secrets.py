@@ -6,7 +6,7 @@ Create Date: 2026-12-07 10:30:00
 
 A webhook secret is now stored encrypted ("fernet:" and a Fernet token, about 170 characters),
 longer than the 100 the column held. The service seals the secrets stored in the clear at its
-next start (service/sealed.py), with a key this migration cannot know.
+next start (service/alerts/sealed.py), with a key this migration cannot know.
 """
 from collections.abc import Sequence
 

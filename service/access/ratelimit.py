@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from uuid import UUID
 
-from service.actors import Actor, Role
+from service.access.actors import Actor, Role
 from service.errors import RateLimited
 from service.settings import Settings
 

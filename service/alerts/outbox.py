@@ -15,11 +15,11 @@ from uuid import UUID
 import httpx2 as httpx
 from standardwebhooks import Webhook as Signer
 
-from service import webhooks
-from service.actors import SYSTEM
+from service.access.actors import SYSTEM
+from service.alerts import webhooks
+from service.alerts.sealed import SecretUnreadable
 from service.errors import InvalidInput
 from service.runtime import Runtime
-from service.sealed import SecretUnreadable
 from storage.db import transaction
 from storage.repositories import webhooks as webhooks_repo
 from storage.types import utcnow

@@ -1,6 +1,6 @@
 """Turning what a crawler sent, fingerprinted, into a checked sighting record and what it is to be
 searched with, ready to store: every validation, no database, no decoding (service/decoding.py)
-and no matching (service/match_queue.py, after the receipt)."""
+and no matching (service/ingest/match_queue.py, after the receipt)."""
 
 import hashlib
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service import values
-from service.actors import Actor
+from service.access.actors import Actor
 from service.decoding import Fingerprinted, fingerprint_found_image
 from service.detection import features
 from service.detection.decode import ImageData, ImageLimits

@@ -11,12 +11,13 @@ from typing import IO
 
 from sqlmodel import Session
 
-from service import audit, leaks
-from service.actors import Actor
+from service.access import audit
+from service.access.actors import Actor
+from service.desk import leaks
+from service.desk.leaks import LeakOrder
+from service.desk.reports import LeakSummary
 from service.errors import ExportTooLarge
-from service.leaks import LeakOrder
 from service.paging import MAX_LIMIT
-from service.reports import LeakSummary
 from storage.repositories.leaks import LeakFilter
 
 # Exports are assembled in a spooled file: small ones never touch the disk, large ones (an

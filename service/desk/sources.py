@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from service import values
-from service.leaks import LeakOrder, list_leaks
+from service.desk.leaks import LeakOrder, list_leaks
+from service.desk.reports import LeakSummary
 from service.paging import Page, clamp_limit, decode_offset, encode_offset
-from service.reports import LeakSummary
 from storage.repositories import sources as sources_repo
 from storage.repositories.leaks import LeakFilter
 

@@ -12,10 +12,10 @@ from uuid import UUID
 import httpx2 as httpx
 from sqlmodel import Session
 
-from service import audit
-from service.actors import Actor
+from service.access import audit
+from service.access.actors import Actor
 from service.errors import InvalidInput, WebhookNotFound
-from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from service.paging import Page, clamp_limit, decode_cursor, encode_cursor, split_page
 from service.runtime import Runtime
 from service.urls import checked_url
 from storage.models import Webhook, WebhookDelivery
@@ -149,10 +149,8 @@ def list_deliveries(
     rows = webhooks_repo.deliveries_page(
         session, webhook_id, position=decode_cursor(cursor), limit=size + 1
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
-    return Page(rows, next_cursor)
+    shown, last = split_page(rows, size)
+    return Page(shown, encode_cursor(last.created_at, last.id) if last else None)
 
 
 def disable(session: Session, actor: Actor, hook: Webhook, reason: str, now: datetime) -> int:

@@ -36,15 +36,25 @@ class Server:
         log_path: Path,
         port: int | None = None,
         workers: int = 1,
+        *,
+        inherit_env: bool = True,
     ) -> None:
-        self.env = {**os.environ, **env}
+        # Without inherit_env, `env` is the whole environment: the caller's own LEAKSENTINEL_*
+        # settings (a CI database URL, say) stay out of the server.
+        self.env = {**os.environ, **env} if inherit_env else dict(env)
         self.log_path = log_path
         self.port = port or free_port()
         self.workers = workers
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
+    @property
+    def pid(self) -> int:
+        """The serving process (the supervisor of its workers with `--workers N`)."""
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 120.0) -> None:
         command = [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers != 1:
             # uvicorn's supervisor spawns the workers in this session, so kill() and stop() reach

@@ -15,7 +15,6 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from storage.db import on_transaction_end
 from storage.repositories import chain as chain_repo
 
 GENESIS = "0" * 64
@@ -118,18 +117,11 @@ class Tail:
 
 
 def lock_tail(session: Session) -> Tail:
-    """Locks the chain for appending until the transaction ends. Take it as late as possible:
-    from here to the commit, every other writer waits. Within one transaction it is taken once:
-    later calls get the same Tail, which `append` keeps at the end, so the writes of a group
-    commit chain on from each other."""
-    tail = session.info.get(_TAIL)
-    if tail is None:
-        tail = session.info[_TAIL] = Tail(*chain_repo.lock_head(session))
-        on_transaction_end(session, lambda: session.info.pop(_TAIL, None))
-    return tail
-
-
-_TAIL = "leaksentinel.chain_tail"
+    """Locks the chain for appending until the transaction ends. Take it once per transaction,
+    as late as possible: from here to the commit, every other writer waits. A group commit takes
+    it as it begins and hands the Tail to each of its writers, which `append` keeps at the end,
+    so their sightings chain on from each other."""
+    return Tail(*chain_repo.lock_head(session))
 
 
 def append(

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from service import values
-from service.actors import Actor
-from service.paging import Page, clamp_limit, decode_cursor, encode_cursor
+from service.access.actors import Actor
+from service.paging import Page, clamp_limit, decode_cursor, encode_cursor, split_page
 from storage.models import AuditEvent
 from storage.repositories import audit as audit_repo
 from storage.repositories.audit import AuditFilter
@@ -80,12 +80,10 @@ def list_events(
     position = decode_cursor(cursor, CURSOR_TAG)
     after = None if position is None else (position[0], position[1].int)
     rows = audit_repo.page(session, audit_filter, position=after, limit=size + 1)
-    more = len(rows) > size
-    rows = rows[:size]
-    last = rows[-1] if rows else None
+    shown, last = split_page(rows, size)
     next_cursor = (
         encode_cursor(last.at, UUID(int=last.id), CURSOR_TAG)
-        if more and last is not None and last.id is not None
+        if last is not None and last.id is not None
         else None
     )
-    return Page([AuditEntry.model_validate(r) for r in rows], next_cursor)
+    return Page([AuditEntry.model_validate(r) for r in shown], next_cursor)

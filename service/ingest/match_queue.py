@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from service import leaks
+from service.desk import decision
 from service.detection.features import LocalFeatures
 from service.detection.hashes import Fingerprint, SightingPrints
 from service.detection.matching import AssetMatch, find_matches_many
-from service.inbox import Received
-from service.runtime import Runtime, ensure_current_index
+from service.ingest.inbox import Received
+from service.runtime import Runtime
 from storage.db import after_commit, transaction
 from storage.models import PendingMatch, Sighting
 from storage.repositories import pending_matches as pending_repo
@@ -70,20 +70,20 @@ def match_and_record(runtime: Runtime, received: Sequence[Received]) -> int:
         received = [r for r in received if r.id in queued]
         if not received:
             return 0
-        ensure_current_index(runtime, session)
-    found = find_matches_many(runtime.index, [r.prints for r in received], runtime.policy)
+        runtime.replica.ensure_current(runtime.sessions, session)
+    found = find_matches_many(runtime.replica.index, [r.prints for r in received], runtime.policy)
 
     # A transaction of its own, not a share of the crawlers' group commit: a crawler's answer
     # never waits for the leak, alert and history rows of someone else's match.
     with transaction(runtime.sessions) as session:
         taken = pending_repo.take(session, [r.id for r in received])
-        matches: list[tuple[leaks.Seen, AssetMatch]] = [
+        matches: list[tuple[decision.Seen, AssetMatch]] = [
             (item, match)
             for item, item_matches in zip(received, found, strict=True)
             if item.id in taken
             for match in item_matches
         ]
-        leaks.record_matches(session, matches, base_url=runtime.settings.public_base_url)
+        decision.record_matches(session, matches, base_url=runtime.settings.public_base_url)
     return len(taken)
 
 

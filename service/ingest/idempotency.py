@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service import values
-from service.actors import Actor
+from service.access.actors import Actor
 from service.errors import Conflict, InvalidInput
 from storage.models import IdempotencyRecord
 from storage.repositories import idempotency as idempotency_repo

@@ -11,8 +11,8 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from service import chain
-from service.evidence import (
+from service.evidence import chain
+from service.evidence.bundles import (
     FORMAT,
     FORMAT_VERSION,
     HASH_CHUNK_BYTES,

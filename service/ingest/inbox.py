@@ -14,7 +14,7 @@ from service.detection.hashes import SightingPrints
 
 @dataclass(frozen=True)
 class Received:
-    """What the leak decision needs of a sighting (leaks.Seen), and what it is searched with."""
+    """What the leak decision needs of a sighting (desk.decision.Seen), and what it is searched with."""
 
     id: UUID
     content_key: str

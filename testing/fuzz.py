@@ -18,9 +18,9 @@ from PIL import Image
 
 from service.detection.decode import ImageLimits
 from service.errors import ImageRejected
-from service.intake import fingerprint_locally
+from service.ingest.intake import fingerprint_locally
 from service.settings import Settings
-from tests.images import photo
+from testing.images import photo
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 # What production accepts by default: a mutated header may claim any size up to these.

@@ -1,5 +1,5 @@
 """Evidence bundles: a leak's sightings, found images and chain proof in one zip, with its
-manifest's format (service/bundle_check.py checks such a zip offline)."""
+manifest's format (service/evidence/bundle_check.py checks such a zip offline)."""
 
 import hashlib
 import zipfile
@@ -11,10 +11,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
-from service import audit, chain, leaks
-from service.actors import Actor
-from service.exports import Download, finish, spool
-from service.reports import LeakSummary
+from service.access import audit
+from service.access.actors import Actor
+from service.desk import leaks
+from service.desk.exports import Download, finish, spool
+from service.desk.reports import LeakSummary
+from service.evidence import chain
 from service.runtime import Runtime
 from storage.blobs import BlobStore
 from storage.models import Sighting, SightingMatch

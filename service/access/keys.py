@@ -6,8 +6,9 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from service import audit, values
-from service.actors import Actor, Role
+from service import values
+from service.access import audit
+from service.access.actors import Actor, Role
 from service.errors import InvalidInput, KeyNotFound, NotAuthenticated
 from storage.models import ApiKey
 from storage.repositories import keys as keys_repo

@@ -1,0 +1,1 @@
+"""Alerts: webhook endpoints, the outbox and its delivery worker, sealed signing secrets."""

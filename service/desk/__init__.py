@@ -1,0 +1,1 @@
+"""The security desk: the leak decision, leak reports and their triage, sources, exports."""

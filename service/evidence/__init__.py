@@ -1,0 +1,1 @@
+"""Evidence that holds up: the sightings' hash chain and the leak's evidence bundle."""

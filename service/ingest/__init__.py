@@ -1,0 +1,1 @@
+"""How a found image arrives: checked, fingerprinted, stored with its receipt, then matched."""
