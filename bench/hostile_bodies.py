@@ -19,18 +19,15 @@ clock on this machine (2 cores, shared), from one client thread each.
 """
 
 import argparse
-import secrets
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 
 from testing.images import jpeg
-from testing.server import Server, issue_keys
+from testing.server import throwaway
 
 MILLION = b"[" + b"1," * 999_999 + b"1]"
 EMPTY_LISTS = b"[" + b"[]," * 199_999 + b"[]]"
@@ -82,49 +79,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        admin = "lsk_bench_" + secrets.token_urlsafe(24)
-        env = {
-            "LEAKSENTINEL_DATA_DIR": str(tmp / "data"),
-            "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": admin,
-        }
-        server = Server(env, tmp / "server.log")
-        server.start()
-        try:
-            keys = issue_keys(server.base_url, admin)
-            base = server.base_url
-            asset = httpx.post(
-                f"{base}/v1/assets",
-                files={"file": ("a.jpg", jpeg(1), "image/jpeg")},
-                data={"name": "bench", "product": "bench", "embargo_until": "2099-01-01T00:00:00Z"},
-                headers={"authorization": f"Bearer {keys['marketing']}"},
-                timeout=60,
-            )
-            assert asset.status_code == 201, asset.text
-            asset_id = asset.json()["id"]
-            hostile = [
-                ("hash-only", "POST", "/v1/sightings/fingerprints", keys["crawler"], "items"),
-                (
-                    "asset-fingerprints",
-                    "POST",
-                    "/v1/assets/fingerprints",
-                    keys["marketing"],
-                    "fingerprints",
-                ),
-                (
-                    "asset-patch",
-                    "PATCH",
-                    f"/v1/assets/{asset_id}",
-                    keys["marketing"],
-                    "embargo_until",
-                ),
-                ("webhook", "POST", "/v1/webhooks", keys["security"], "events"),
-            ]
-            quiet, _ = _phase(base, args.seconds, [])
-            loud, sent = _phase(base, args.seconds, hostile)
-        finally:
-            server.stop()
+    with throwaway() as (server, keys):
+        base = server.base_url
+        asset = httpx.post(
+            f"{base}/v1/assets",
+            files={"file": ("a.jpg", jpeg(1), "image/jpeg")},
+            data={"name": "bench", "product": "bench", "embargo_until": "2099-01-01T00:00:00Z"},
+            headers={"authorization": f"Bearer {keys['marketing']}"},
+            timeout=60,
+        )
+        assert asset.status_code == 201, asset.text
+        asset_id = asset.json()["id"]
+        hostile = [
+            ("hash-only", "POST", "/v1/sightings/fingerprints", keys["crawler"], "items"),
+            (
+                "asset-fingerprints",
+                "POST",
+                "/v1/assets/fingerprints",
+                keys["marketing"],
+                "fingerprints",
+            ),
+            (
+                "asset-patch",
+                "PATCH",
+                f"/v1/assets/{asset_id}",
+                keys["marketing"],
+                "embargo_until",
+            ),
+            ("webhook", "POST", "/v1/webhooks", keys["security"], "events"),
+        ]
+        quiet, _ = _phase(base, args.seconds, [])
+        loud, sent = _phase(base, args.seconds, hostile)
 
     print("| /healthz probe | probes | median ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")

@@ -31,9 +31,7 @@ import datetime
 import io
 import json
 import random
-import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ from PIL import Image, ImageOps
 from bench.objects import CLASS_FOLDER_SOURCES
 from service.ingest.intake import fingerprint_locally
 from service.settings import Settings
-from testing.server import Server, issue_keys
+from testing.server import Server, throwaway
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "bench-images"
 BATCH = 4
@@ -345,23 +343,11 @@ def main() -> None:
     photos = _photos(args.images)
     rows: list[tuple[int, dict[str, Any]]] = []
     delays: list[float] = []
-    with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        admin = "lsk_bench_" + secrets.token_urlsafe(24)
-        env = {
-            "LEAKSENTINEL_DATA_DIR": str(tmp / "data"),
-            "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": admin,
-        }
-        server = Server(env, tmp / "server.log")
-        server.start()
-        try:
-            keys = issue_keys(server.base_url, admin)
-            for seed in args.seeds:
-                seed_rows, seed_delays = run_seed(server, keys, photos, seed, args)
-                rows += [(seed, row) for row in seed_rows]
-                delays += seed_delays
-        finally:
-            server.stop()
+    with throwaway() as (server, keys):
+        for seed in args.seeds:
+            seed_rows, seed_delays = run_seed(server, keys, photos, seed, args)
+            rows += [(seed, row) for row in seed_rows]
+            delays += seed_delays
 
     print()
     print(f"pause after each request: {args.pause:g} ms; {args.assets} assets registered per seed")

@@ -1,10 +1,12 @@
 """Runs the real `leaksentinel serve` in a child process, for tests that restart or kill it."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -106,6 +108,25 @@ def running(env: Mapping[str, str], log_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def throwaway() -> Iterator[tuple[Server, dict[str, str]]]:
+    """A server on SQLite in a temporary folder, with a marketing, a crawler and a security key,
+    stopped and removed on the way out: what a benchmark runs against."""
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        admin = "lsk_bench_" + secrets.token_urlsafe(24)
+        env = {
+            "LEAKSENTINEL_DATA_DIR": str(tmp / "data"),
+            "LEAKSENTINEL_BOOTSTRAP_ADMIN_KEY": admin,
+        }
+        server = Server(env, tmp / "server.log")
+        server.start()
+        try:
+            yield server, issue_keys(server.base_url, admin)
+        finally:
+            server.stop()
 
 
 def issue_keys(base_url: str, bootstrap_key: str) -> dict[str, str]:
