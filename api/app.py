@@ -87,5 +87,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     problems.install(app)
     for module in (health, keys, assets, sightings, leaks, evidence, sources, audit, webhooks):
         app.include_router(module.router)
-    dashboard.install(app, settings)
+    dashboard.install(app, settings, runtime.clock)
     return app

@@ -1,6 +1,7 @@
 """Every dependency a route can ask for, named once: runtime, session, caller and role guards."""
 
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Form, Header, Request
@@ -40,6 +41,14 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def get_now(runtime: RuntimeDep) -> datetime:
+    """The request's moment by the runtime's clock: what its audit entries and history say."""
+    return runtime.clock()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lsk_...`")
 

@@ -146,7 +146,7 @@ def keys_create(
     runtime = _runtime()
     try:
         with transaction(runtime.sessions) as session:
-            row, secret = keys.create_key(session, CLI_ACTOR, name, role)
+            row, secret = keys.create_key(session, CLI_ACTOR, name, role, now=runtime.clock())
     except DomainError as exc:
         raise _fail(exc.detail) from exc
     typer.echo(f"created {row.role} key {row.id} ({row.name}); the key is shown once:", err=True)
@@ -169,7 +169,7 @@ def keys_revoke(key_id: UUID) -> None:
     runtime = _runtime()
     try:
         with transaction(runtime.sessions) as session:
-            keys.revoke_key(session, CLI_ACTOR, key_id)
+            keys.revoke_key(session, CLI_ACTOR, key_id, now=runtime.clock())
     except DomainError as exc:
         raise _fail(exc.detail) from exc
     typer.echo(f"revoked {key_id}")

@@ -67,7 +67,7 @@ def _validated(runtime: Runtime, draft: AssetDraft) -> AssetDraft:
     return AssetDraft(name, product, embargo_until, tuple(t for t in tags if t), notes or None)
 
 
-def _new_asset(actor: Actor, draft: AssetDraft, source: str) -> Asset:
+def _new_asset(actor: Actor, draft: AssetDraft, source: str, now: datetime) -> Asset:
     return Asset(
         name=draft.name,
         product=draft.product,
@@ -76,6 +76,8 @@ def _new_asset(actor: Actor, draft: AssetDraft, source: str) -> Asset:
         tags=list(draft.tags),
         notes=draft.notes,
         created_by=actor.key_id,
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -95,6 +97,7 @@ def _store(
         "asset.register",
         "asset",
         asset.id,
+        at=asset.created_at,
         source=asset.source,
         product=asset.product,
     )
@@ -125,7 +128,7 @@ def register_from_image(
             "the image is too flat to be told apart from unrelated pictures; nothing would match it",
         )
     assert image.thumbnail is not None  # made for every image with prints
-    asset = _new_asset(actor, draft, "upload")
+    asset = _new_asset(actor, draft, "upload", runtime.clock())
     asset.sha256, asset.width, asset.height = image.sha256, image.width, image.height
     # Written before the row that names it, like every blob.
     runtime.blobs.put(image.thumbnail.sha256, image.thumbnail.jpeg)
@@ -155,7 +158,9 @@ def register_from_fingerprints(
             prints.append(local_fingerprint(local))
     if not prints:
         raise InvalidFingerprint("at least one fingerprint, or local features, is needed")
-    return _store(runtime, session, actor, _new_asset(actor, draft, "fingerprints"), prints)
+    return _store(
+        runtime, session, actor, _new_asset(actor, draft, "fingerprints", runtime.clock()), prints
+    )
 
 
 def get_asset(session: Session, asset_id: UUID) -> Asset:
@@ -208,5 +213,7 @@ def update_asset(
         asset.updated_at = runtime.clock()
         session.add(asset)
         session.flush()
-        audit.record(session, actor, "asset.update", "asset", asset.id, **changed)
+        audit.record(
+            session, actor, "asset.update", "asset", asset.id, at=asset.updated_at, **changed
+        )
     return asset

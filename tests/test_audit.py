@@ -75,6 +75,19 @@ def test_writes_and_exports_show_up_with_actor_action_and_origin(api: Api) -> No
     assert times == sorted(times, reverse=True)
 
 
+def test_audit_times_and_revocations_follow_the_service_clock(api: Api) -> None:
+    api.clock.advance(timedelta(days=3))  # days from the wall clock: no accidental agreement
+    some_activity(api)
+    crawler_id = key_id_of(api, "crawler-key")
+    revoked = api.client.delete(f"/v1/keys/{crawler_id}", headers=auth(api.admin))
+    assert revoked.status_code == 204, revoked.text
+
+    assert {datetime.fromisoformat(e["at"]) for e in events(api)} == {api.clock.now}
+    listed = api.client.get("/v1/keys", headers=auth(api.admin)).json()["items"]
+    [crawler] = [k for k in listed if k["id"] == crawler_id]
+    assert datetime.fromisoformat(crawler["revoked_at"]) == api.clock.now
+
+
 def test_filters_narrow_the_trail(api: Api) -> None:
     asset_id, leak_id = some_activity(api)
     security_id = key_id_of(api, "security-key")

@@ -27,6 +27,7 @@ from api.ui.session import COOKIE, UiSession, signer_for
 from service import thumbnails
 from service.detection.decode import ImageLimits
 from service.settings import Settings
+from storage.types import utcnow
 from testing.images import encode, jpeg, photo
 from testing.server import Server, settling
 from tests.api_client import Api, SettledClient, auth
@@ -484,7 +485,7 @@ def test_the_session_cookie_is_httponly_strict_and_holds_no_key(
 
 def test_sessions_expire_and_one_secret_serves_every_process(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
-    first, second = signer_for(settings), signer_for(settings)  # two worker processes
+    first, second = signer_for(settings, utcnow), signer_for(settings, utcnow)  # two processes
     key_id = uuid4()
     session = first.new(key_id)
     assert second.load(first.dump(session)) == session
@@ -496,7 +497,7 @@ def test_sessions_expire_and_one_secret_serves_every_process(tmp_path: Path) -> 
     )
     assert first.load(first.dump(stale)) is None
     other = Settings(_env_file=None, data_dir=tmp_path / "other")  # type: ignore[call-arg]
-    assert signer_for(other).load(first.dump(session)) is None
+    assert signer_for(other, utcnow).load(first.dump(session)) is None
     assert not first.csrf_ok(session, "é")  # not ASCII: refused, not an error
 
 

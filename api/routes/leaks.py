@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from api.deps import RuntimeDep, SecurityActor, SessionDep
+from api.deps import NowDep, RuntimeDep, SecurityActor, SessionDep
 from api.downloads import attachment, file_response
 from api.schemas import PROBLEM_RESPONSES, LeakPatch, Page
 from service.desk import exports, leaks
@@ -30,6 +30,7 @@ router = APIRouter(prefix="/v1/leaks", tags=["security"], responses=PROBLEM_RESP
 def list_leaks(
     actor: SecurityActor,
     session: SessionDep,
+    now: NowDep,
     status: str | None = None,
     asset_id: UUID | None = None,
     product: str | None = None,
@@ -49,7 +50,7 @@ def list_leaks(
 ) -> LeakList | StreamingResponse:
     leak_filter = LeakFilter(status, asset_id, product, domain, since, until)
     if output == "csv":
-        return attachment(exports.leaks_csv(session, actor, leak_filter, order=sort))
+        return attachment(exports.leaks_csv(session, actor, leak_filter, order=sort, now=now))
     return leaks.report_leaks(session, leak_filter, cursor=cursor, limit=limit, order=sort)
 
 
@@ -78,7 +79,12 @@ def list_leak_sightings(
 
 @router.patch("/{leak_id}", response_model=LeakDetail)
 def update_leak(
-    leak_id: UUID, body: LeakPatch, actor: SecurityActor, runtime: RuntimeDep, session: SessionDep
+    leak_id: UUID,
+    body: LeakPatch,
+    actor: SecurityActor,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    now: NowDep,
 ) -> LeakDetail:
     change = leaks.LeakChange(status=body.status, assignee=body.assignee, note=body.note)
     return leaks.update_leak(
@@ -86,6 +92,7 @@ def update_leak(
         actor,
         leak_id,
         change,
+        now=now,
         base_url=runtime.settings.public_base_url,
         sightings_limit=runtime.settings.leak_sightings_page_size,
     )

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import RuntimeDep, SecurityActor, SessionDep
+from api.deps import NowDep, RuntimeDep, SecurityActor, SessionDep
 from api.schemas import (
     PROBLEM_RESPONSES,
     DeliveryOut,
@@ -36,8 +36,10 @@ def list_webhooks(_: SecurityActor, session: SessionDep) -> Page[WebhookOut]:
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(webhook_id: UUID, actor: SecurityActor, session: SessionDep) -> None:
-    webhooks.delete_webhook(session, actor, webhook_id)
+def delete_webhook(
+    webhook_id: UUID, actor: SecurityActor, session: SessionDep, now: NowDep
+) -> None:
+    webhooks.delete_webhook(session, actor, webhook_id, now=now)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryOut])

@@ -8,6 +8,7 @@ from api.deps import CsrfRejected, SignInRequired, UiForbidden
 from api.ui import pages, sign_in
 from api.ui.render import page
 from api.ui.session import signer_for
+from service.runtime import Clock
 from service.settings import Settings
 
 
@@ -52,8 +53,8 @@ async def _page_error(_: Request, exc: Exception) -> HTMLResponse:
     )
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    app.state.ui_signer = signer_for(settings)
+def install(app: FastAPI, settings: Settings, clock: Clock) -> None:
+    app.state.ui_signer = signer_for(settings, clock)
     app.include_router(sign_in.router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(packages=[("api", "static")]), name="ui-static")

@@ -251,7 +251,14 @@ def triage(
     target = _id(leak_id, "leak")
     change = LeakChange(status=status or None, assignee=assignee, note=(note or "").strip() or None)
     with shown_as_page():
-        leaks.update_leak(session, actor, target, change, base_url=runtime.settings.public_base_url)
+        leaks.update_leak(
+            session,
+            actor,
+            target,
+            change,
+            now=runtime.clock(),
+            base_url=runtime.settings.public_base_url,
+        )
     # Post, redirect, get: a reload does not repeat the action.
     return RedirectResponse(f"/ui/leaks/{target}?saved=1", status_code=303)
 

@@ -6,12 +6,12 @@ import hmac
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from uuid import UUID
 
 from fastapi import Request, Response
 
+from service.runtime import Clock
 from service.settings import Settings
 from storage.keyfile import kept_secret
 
@@ -47,9 +47,10 @@ def _unb64(text: str) -> bytes:
 
 
 class Signer:
-    def __init__(self, secret: bytes, session_seconds: float) -> None:
+    def __init__(self, secret: bytes, session_seconds: float, clock: Clock) -> None:
         self._secret = secret
         self.session_seconds = session_seconds
+        self._clock = clock
 
     def _mac(self, purpose: str, value: str) -> str:
         # The purpose keeps a CSRF token from ever being valid as a cookie signature, and back.
@@ -57,7 +58,7 @@ class Signer:
         return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
 
     def new(self, key_id: UUID | None) -> UiSession:
-        return UiSession(key_id, _b64(secrets.token_bytes(18)), time.time())
+        return UiSession(key_id, _b64(secrets.token_bytes(18)), self._clock().timestamp())
 
     def dump(self, session: UiSession) -> str:
         fields = [str(session.key_id) if session.key_id else None, session.nonce, session.issued_at]
@@ -79,7 +80,7 @@ class Signer:
         if not isinstance(nonce, str) or not isinstance(issued_at, int | float):
             return None
         lifetime = self.session_seconds if key_id is not None else ANONYMOUS_SECONDS
-        if not 0 <= time.time() - issued_at <= lifetime:
+        if not 0 <= self._clock().timestamp() - issued_at <= lifetime:
             return None
         return UiSession(key_id, nonce, float(issued_at))
 
@@ -115,7 +116,7 @@ def clear_cookie(response: Response, request: Request) -> None:
     )
 
 
-def signer_for(settings: Settings) -> Signer:
+def signer_for(settings: Settings, clock: Clock) -> Signer:
     secret = settings.ui_session_secret.encode()
     if not secret:
         try:
@@ -132,4 +133,4 @@ def signer_for(settings: Settings) -> Signer:
                 exc_info=True,
             )
             secret = secrets.token_bytes(32)
-    return Signer(secret, settings.ui_session_hours * 3600)
+    return Signer(secret, settings.ui_session_hours * 3600, clock)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import CsrfChecked, SessionDep, SignerDep, UiActor, UiSessionDep
+from api.deps import CsrfChecked, NowDep, SessionDep, SignerDep, UiActor, UiSessionDep
 from api.ui.render import page
 from api.ui.session import Signer, UiSession, clear_cookie, set_cookie
 from service.access import dashboard_sessions, keys
@@ -96,13 +96,14 @@ def logout(
     signer: SignerDep,
     ui_session: UiSessionDep,
     _: CsrfChecked,
+    now: NowDep,
 ) -> RedirectResponse:
     if ui_session is not None and ui_session.signed_in:
         dashboard_sessions.sign_out(
             session,
             ui_session.nonce,
             ui_session.key_id,
-            now=datetime.now(UTC),
+            now=now,
             expires_at=datetime.fromtimestamp(ui_session.issued_at + signer.session_seconds, UTC),
         )
     response = RedirectResponse("/ui/login", status_code=303)

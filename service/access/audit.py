@@ -14,7 +14,6 @@ from service.paging import Page, clamp_limit, decode_cursor, encode_cursor, spli
 from storage.models import AuditEvent
 from storage.repositories import audit as audit_repo
 from storage.repositories.audit import AuditFilter
-from storage.types import utcnow
 
 # Binds a cursor to this list, so one from another list is refused rather than misread.
 CURSOR_TAG = "audit"
@@ -35,12 +34,19 @@ class AuditEntry(BaseModel):
 
 
 def record(
-    session: Session, actor: Actor, action: str, target_type: str, target_id: object, **detail: Any
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: object,
+    *,
+    at: datetime,
+    **detail: Any,
 ) -> None:
     audit_repo.add(
         session,
         AuditEvent(
-            at=utcnow(),
+            at=at,
             actor_key_id=actor.key_id,
             actor_name=actor.name,
             action=action,

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import datetime
 from uuid import UUID
 
 from sqlmodel import Session
@@ -12,7 +13,6 @@ from service.access.actors import Actor, Role
 from service.errors import InvalidInput, KeyNotFound, NotAuthenticated
 from storage.models import ApiKey
 from storage.repositories import keys as keys_repo
-from storage.types import utcnow
 
 KEY_PREFIX = "lsk_"
 MIN_BOOTSTRAP_KEY_LENGTH = 24
@@ -29,11 +29,15 @@ def _new_row(name: str, role: Role, secret: str) -> ApiKey:
     return ApiKey(name=name, role=role.value, secret_hash=_digest(secret))
 
 
-def create_key(session: Session, actor: Actor, name: str, role: Role) -> tuple[ApiKey, str]:
+def create_key(
+    session: Session, actor: Actor, name: str, role: Role, *, now: datetime
+) -> tuple[ApiKey, str]:
     """Issues a key; the secret is returned here and nowhere else, ever."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = keys_repo.add(session, _new_row(name, role, secret))
-    audit.record(session, actor, "key.create", "key", row.id, role=role.value, name=row.name)
+    audit.record(
+        session, actor, "key.create", "key", row.id, at=now, role=role.value, name=row.name
+    )
     return row, secret
 
 
@@ -53,15 +57,15 @@ def list_keys(session: Session) -> list[ApiKey]:
     return keys_repo.list_all(session)
 
 
-def revoke_key(session: Session, actor: Actor, key_id: UUID) -> ApiKey:
+def revoke_key(session: Session, actor: Actor, key_id: UUID, *, now: datetime) -> ApiKey:
     row = keys_repo.get(session, key_id)
     if row is None:
         raise KeyNotFound(f"no key with id {key_id}")
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = now
         session.add(row)
         session.flush()
-        audit.record(session, actor, "key.revoke", "key", row.id)
+        audit.record(session, actor, "key.revoke", "key", row.id, at=now)
     return row
 
 

@@ -246,7 +246,7 @@ class OutboxWorker:
     def _headers(self, claimed: Claimed, url: httpx.URL, secret: str) -> dict[str, str]:
         # The id is the delivery's, the same on every retry, so that receivers can deduplicate.
         msg_id = str(claimed.delivery_id)
-        timestamp = int(utcnow().timestamp())
+        timestamp = int(self.clock().timestamp())
         signature = Signer(secret).sign(
             msg_id, datetime.fromtimestamp(timestamp, UTC), claimed.body
         )

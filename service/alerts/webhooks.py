@@ -118,7 +118,9 @@ def create_webhook(
             updated_at=now,
         ),
     )
-    audit.record(session, actor, "webhook.create", "webhook", hook.id, url=url, events=hook.events)
+    audit.record(
+        session, actor, "webhook.create", "webhook", hook.id, at=now, url=url, events=hook.events
+    )
     return hook, secret
 
 
@@ -133,11 +135,11 @@ def get_webhook(session: Session, webhook_id: UUID, *, for_update: bool = False)
     return hook
 
 
-def delete_webhook(session: Session, actor: Actor, webhook_id: UUID) -> None:
+def delete_webhook(session: Session, actor: Actor, webhook_id: UUID, *, now: datetime) -> None:
     """Removes the endpoint with its delivery log; nothing more is sent to it."""
     hook = get_webhook(session, webhook_id, for_update=True)
     webhooks_repo.remove(session, hook)
-    audit.record(session, actor, "webhook.delete", "webhook", webhook_id, url=hook.url)
+    audit.record(session, actor, "webhook.delete", "webhook", webhook_id, at=now, url=hook.url)
 
 
 def list_deliveries(
@@ -162,5 +164,7 @@ def disable(session: Session, actor: Actor, hook: Webhook, reason: str, now: dat
     session.add(hook)
     session.flush()
     failed = webhooks_repo.fail_pending(session, hook.id, f"endpoint disabled: {reason}"[:500])
-    audit.record(session, actor, "webhook.disable", "webhook", hook.id, reason=hook.disabled_reason)
+    audit.record(
+        session, actor, "webhook.disable", "webhook", hook.id, at=now, reason=hook.disabled_reason
+    )
     return failed

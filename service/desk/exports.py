@@ -168,6 +168,8 @@ def leaks_csv(
     actor: Actor,
     leak_filter: LeakFilter,
     order: LeakOrder = LeakOrder.ACTIVITY,
+    *,
+    now: datetime,
 ) -> Download:
     """The leak list with the JSON list's filters and order, every matching row (up to
     MAX_CSV_ROWS), one header row; recorded in the audit log."""
@@ -179,7 +181,15 @@ def leaks_csv(
         raise
     filters = {k: str(v) for k, v in asdict(leak_filter).items() if v is not None}
     audit.record(
-        session, actor, "leak.export_csv", "leak_list", "", rows=rows, sort=order.value, **filters
+        session,
+        actor,
+        "leak.export_csv",
+        "leak_list",
+        "",
+        at=now,
+        rows=rows,
+        sort=order.value,
+        **filters,
     )
     return finish(file, "leaks.csv", "text/csv; charset=utf-8")
 

@@ -36,7 +36,6 @@ from storage.models import Dismissal, Leak, LeakEvent, Sighting, SightingMatch
 from storage.repositories import dismissals as dismissals_repo
 from storage.repositories import leaks as leaks_repo
 from storage.repositories.leaks import LeakFilter, LeakRow
-from storage.types import utcnow
 
 STATUSES = ("open", "confirmed", "false_positive", "takedown_requested", "resolved")
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -262,6 +261,7 @@ def update_leak(
     leak_id: UUID,
     change: LeakChange,
     *,
+    now: datetime,
     base_url: str = "",
     sightings_limit: int | None = None,
 ) -> LeakDetail:
@@ -295,7 +295,6 @@ def update_leak(
     if new_status == leak.status and not assignee_changed and not note:
         return get_leak(session, leak_id, sightings_limit=sightings_limit)
 
-    now = utcnow()
     leaks_repo.add_event(
         session,
         LeakEvent(
@@ -323,7 +322,7 @@ def update_leak(
     leak.updated_at = now
     session.add(leak)
     session.flush()
-    audit.record(session, actor, "leak.update", "leak", leak.id, **detail)
+    audit.record(session, actor, "leak.update", "leak", leak.id, at=now, **detail)
     if "to_status" in detail or assignee_changed:
         decision.alert(session, "leak.updated", leak, now, base_url)
     return get_leak(session, leak_id, sightings_limit=sightings_limit)

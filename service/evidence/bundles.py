@@ -181,6 +181,7 @@ def export_bundle(runtime: Runtime, session: Session, actor: Actor, leak_id: UUI
         "leak.export_evidence",
         "leak",
         leak_id,
+        at=generated_at,
         sightings=len(entries),
         images=len(images),
         bytes=download.size,

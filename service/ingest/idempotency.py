@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,6 @@ from service.access.actors import Actor
 from service.errors import Conflict, InvalidInput
 from storage.models import IdempotencyRecord
 from storage.repositories import idempotency as idempotency_repo
-from storage.types import utcnow
 
 MAX_KEY_LENGTH = 255
 
@@ -60,14 +60,20 @@ def replay(session: Session, actor: Actor, key: str, fingerprint: str) -> dict[s
 
 
 def remember(
-    session: Session, actor: Actor, key: str, fingerprint: str, response: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    key: str,
+    fingerprint: str,
+    response: dict[str, Any],
+    *,
+    now: datetime,
 ) -> None:
     record = IdempotencyRecord(
         api_key_id=_owner(actor),
         key=key,
         request_hash=fingerprint,
         response=response,
-        created_at=utcnow(),
+        created_at=now,
     )
     try:
         idempotency_repo.add(session, record)

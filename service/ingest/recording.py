@@ -148,7 +148,9 @@ def idempotent(
     def write_and_remember(writing: Session, tail: chain.Tail) -> M:
         result = write(writing, tail, prepared)
         if key is not None:
-            idempotency.remember(writing, actor, key, request, result.model_dump(mode="json"))
+            idempotency.remember(
+                writing, actor, key, request, result.model_dump(mode="json"), now=runtime.clock()
+            )
         return result
 
     # The request's own session has only read. Ending its transaction now hands its pooled

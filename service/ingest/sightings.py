@@ -85,7 +85,9 @@ def submit_image(
     def write(writing: Session, tail: chain.Tail, staged: recording.Staged) -> Receipt:
         [receipt] = recording.record(runtime, writing, tail, staged)
         if not receipt.duplicate:
-            audit.record(writing, actor, "sighting.submit", "sighting", receipt.id)
+            audit.record(
+                writing, actor, "sighting.submit", "sighting", receipt.id, at=runtime.clock()
+            )
         return receipt
 
     content = {"source": _source_json(source), "sha256": _sha256(data)} if idempotency_key else {}
@@ -130,7 +132,7 @@ def submit_batch(
 
     def write(writing: Session, tail: chain.Tail, outcomes: recording.Outcomes) -> BatchResult:
         result = outcomes.result(recording.record(runtime, writing, tail, outcomes.staged))
-        _audit_batch(writing, actor, "sighting.batch", result)
+        _audit_batch(writing, actor, "sighting.batch", result, runtime.clock())
         return result
 
     content = (
@@ -162,7 +164,7 @@ def submit_fingerprints(
 
     def write(writing: Session, tail: chain.Tail, outcomes: recording.Outcomes) -> BatchResult:
         result = outcomes.result(recording.record(runtime, writing, tail, outcomes.staged))
-        _audit_batch(writing, actor, "sighting.fingerprints", result)
+        _audit_batch(writing, actor, "sighting.fingerprints", result, runtime.clock())
         return result
 
     content = (
@@ -191,7 +193,9 @@ def submit_fingerprints(
     )
 
 
-def _audit_batch(session: Session, actor: Actor, action: str, result: BatchResult) -> None:
+def _audit_batch(
+    session: Session, actor: Actor, action: str, result: BatchResult, at: datetime
+) -> None:
     """One audit entry per request, not per item: each item is in the chain with its crawler."""
     audit.record(
         session,
@@ -199,6 +203,7 @@ def _audit_batch(session: Session, actor: Actor, action: str, result: BatchResul
         action,
         "sightings",
         f"{result.created} created",
+        at=at,
         created=result.created,
         duplicates=result.duplicates,
         rejected=result.rejected,
