@@ -8,18 +8,15 @@ from fastapi import Depends, Form, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from api import uploads
+from api.problems import Forbidden
+from api.schemas import BatchUpload, SightingUpload
 from api.ui.session import COOKIE, Signer, UiSession
 from service.access import dashboard_sessions, keys
 from service.access.actors import Actor, Role
 from service.errors import NotAuthenticated
 from service.runtime import Runtime
 from storage.db import transaction
-
-
-class Forbidden(Exception):
-    def __init__(self, role: Role, allowed: tuple[Role, ...]) -> None:
-        super().__init__(f"a {role} key may not do this; allowed roles: {', '.join(allowed)}")
-
 
 # Dependencies that neither block nor touch the database are `async def`: FastAPI runs a plain
 # `def` one on a worker thread, a hand-over each, and every request passes through several.
@@ -66,6 +63,10 @@ def get_actor(
     # Counted only once the key is known, so guessing keys spends no real key's budget; and
     # before any role guard or route body, so a refused request changes nothing.
     runtime.rate_limiter.check(actor)
+    # The key check has only read. Ending its transaction hands the pooled connection back, so
+    # a request that next waits on its client (a slow multipart upload, read after this) holds
+    # none: a few slow uploaders must not starve every other request of connections.
+    session.commit()
     return actor
 
 
@@ -173,3 +174,9 @@ def check_csrf(
 
 
 CsrfChecked = Annotated[None, Depends(check_csrf)]
+
+
+# Multipart forms received into the blob store's incoming files (api/uploads.py); a route that
+# takes one also names `uploads.openapi_body(model)` as its `openapi_extra`.
+SightingForm = Annotated[SightingUpload, Depends(uploads.receiving(SightingUpload))]
+BatchForm = Annotated[BatchUpload, Depends(uploads.receiving(BatchUpload))]

@@ -10,12 +10,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import Forbidden
+from api.uploads import MalformedForm
 from service import errors
+from service.access.actors import Role
 from service.ingest.receipts import ItemProblem
 from storage.db import is_unavailable
 
 log = logging.getLogger(__name__)
+
+
+class Forbidden(Exception):
+    """A key of the wrong role: the route names the roles that may call it."""
+
+    def __init__(self, role: Role, allowed: tuple[Role, ...]) -> None:
+        super().__init__(f"a {role} key may not do this; allowed roles: {', '.join(allowed)}")
+
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -114,6 +123,11 @@ async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
     return problem(403, "forbidden", str(exc))
 
 
+async def _malformed_form(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MalformedForm)
+    return problem(400, "malformed-form", exc.detail)
+
+
 def _short(value: object, limit: int) -> object:
     # A member name or message can be as long as the body that carried it.
     if isinstance(value, str) and len(value) > limit:
@@ -172,6 +186,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(MalformedForm, _malformed_form)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(DBAPIError, _database)

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.problems import item_problem
+from api.uploads import FilePart
 from service.access.actors import Role
 from service.assets import MAX_FINGERPRINTS, MAX_TAGS
 from service.ingest.intake import MAX_LOCAL_FEATURES_TEXT, MAX_PRINTS_PER_ITEM
@@ -155,6 +156,31 @@ class BatchOut(BaseModel):
             duplicates=result.duplicates,
             rejected=result.rejected,
         )
+
+
+class SightingUpload(BaseModel):
+    """`POST /v1/sightings`: one found image and where it was found."""
+
+    file: FilePart = Field(description="The image as fetched: JPEG, PNG, WebP or GIF.")
+    page_url: str = Field(description="The page the image was found on.")
+    image_url: str | None = None
+    found_at: AwareDatetime | None = Field(
+        None, description="Publication time, where the page states it."
+    )
+    account: str | None = Field(None, description="Publishing account or channel.")
+
+    def source(self) -> SightingSource:
+        return SightingSource(self.page_url, self.image_url, self.account, self.found_at)
+
+
+class BatchUpload(BaseModel):
+    """`POST /v1/sightings/batch`: found images with one manifest entry each."""
+
+    files: list[FilePart] = Field(description="The images, each as fetched.")
+    manifest: str = Field(
+        description="JSON list, one entry per file: "
+        "`{filename, page_url, image_url?, found_at?, account?}`."
+    )
 
 
 class HashOnlyItem(BaseModel):

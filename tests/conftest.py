@@ -1,10 +1,11 @@
-"""Fixtures: a fresh database per test on each back end, a settable clock, and an API client
-with keys for every role."""
+"""Fixtures: a fresh database per test on each back end (or one per module, `shared_api`), a
+settable clock, and an API client with keys for every role."""
 
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -75,15 +76,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    postgres_template: str | None,
+@contextmanager
+def fresh_database(
+    backend: str, folder: Path, sqlite_template: Path, postgres_template: str | None
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        copy = tmp_path / "leaksentinel.db"
+    """A new database at head on `backend`, copied from its template; its URL."""
+    if backend == "sqlite":
+        copy = folder / "leaksentinel.db"
         shutil.copyfile(sqlite_template, copy)
         copy.chmod(0o600)
         yield f"sqlite:///{copy}"
@@ -100,6 +99,17 @@ def database_url(
     admin.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
+) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path, sqlite_template, postgres_template) as url:
+        yield url
+
+
 @pytest.fixture
 def migrated_engine(database_url: str) -> Iterator[Engine]:
     """An engine on this test's database, migrated to head."""
@@ -114,16 +124,20 @@ def bootstrap_key() -> str:
     return "lsk_bootstrap_" + secrets.token_urlsafe(24)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path, bootstrap_key: str) -> Settings:
+def settings_for(database_url: str, data_dir: Path, bootstrap_key: str) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         database_url=database_url,
         bootstrap_admin_key=bootstrap_key,
         max_upload_bytes=2 * 1024 * 1024,
         max_image_pixels=4_000_000,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, bootstrap_key: str) -> Settings:
+    return settings_for(database_url, tmp_path / "data", bootstrap_key)
 
 
 @pytest.fixture
@@ -152,3 +166,22 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
 @pytest.fixture
 def api(client: TestClient, bootstrap_key: str, clock: Clock) -> Api:
     return Api(client, bootstrap_key, clock)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
+    postgres_template: str | None,
+) -> Iterator[Api]:
+    """One database and app for a whole module, on each back end: for tests that each make and
+    look at only objects of their own (the role matrix), so that they need not pay for a
+    database and an app apiece."""
+    folder = tmp_path_factory.mktemp("shared")
+    key = "lsk_bootstrap_" + secrets.token_urlsafe(24)
+    clock = Clock()
+    with fresh_database(request.param, folder, sqlite_template, postgres_template) as url:
+        app = create_app(settings_for(url, folder / "data", key), clock=clock)
+        with SettledClient(app, raise_server_exceptions=False) as client:
+            yield Api(client, key, clock)

@@ -1,14 +1,12 @@
 """Crawler ingestion: batches, hash-only submissions, Idempotency-Key and deduplication."""
 
 import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-import starlette.datastructures
 from sqlmodel import func, select
 
 from service.detection.decode import ImageLimits
@@ -366,23 +364,57 @@ def test_uploaded_files_reach_the_decode_workers_as_files_not_bytes(
     assert isinstance(file, Path) and file.is_relative_to(blobs.incoming)
 
 
-def test_received_files_are_seeked_and_closed_without_thread_hops(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hops: list[object] = []
-
-    async def hop(call: Callable[..., object], *args: object) -> object:
-        hops.append(call)
-        return call(*args)
-
-    # Where Starlette's UploadFile sends a file's seek and close when the file is not in memory.
-    monkeypatch.setattr(starlette.datastructures, "run_in_threadpool", hop)
-    response = post_batch(
-        api,
-        [{"filename": f"{n}.jpg", "page_url": f"https://blog.example.com/{n}"} for n in range(3)],
-        [(f"{n}.jpg", jpeg(n)) for n in range(3)],
+def multipart(image: bytes, page_url: str = "https://blog.example.com/a") -> bytes:
+    """A single-sighting form written out by hand, as a crawler's HTTP library would send it."""
+    return (
+        b"--xyz\r\n"
+        b'Content-Disposition: form-data; name="page_url"\r\n\r\n'
+        + page_url.encode()
+        + b"\r\n--xyz\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + image + b"\r\n--xyz--\r\n"
     )
 
-    assert response.status_code == 200, response.text
-    assert response.json()["created"] == 3
-    assert hops == []
+
+def post_form(api: Api, body: bytes, content_type: str) -> httpx.Response:
+    return api.client.post(
+        "/v1/sightings", content=body, headers={**auth(api.crawler), "Content-Type": content_type}
+    )
+
+
+def test_a_form_cut_short_is_refused_and_leaves_no_incoming_file(api: Api) -> None:
+    blobs = api.client.app.state.runtime.blobs  # type: ignore[attr-defined]
+    whole = post_form(api, multipart(jpeg(2)), "multipart/form-data; boundary=xyz")
+    cut = post_form(api, multipart(jpeg(3))[:-200], "multipart/form-data; boundary=xyz")
+
+    assert whole.status_code == 201, whole.text  # the hand-written form is a good one
+    assert cut.status_code == 400, cut.text
+    assert cut.json()["type"].endswith(":malformed-form")
+    assert stored_sightings(api) == 1
+    assert not [p for p in blobs.incoming.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "text/plain"]
+)
+def test_a_body_that_is_not_a_bounded_form_is_refused(api: Api, content_type: str) -> None:
+    response = post_form(api, multipart(jpeg(2)), content_type)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith(":malformed-form")
+    assert stored_sightings(api) == 0
+
+
+def test_files_under_names_the_route_does_not_take_are_not_written(api: Api) -> None:
+    blobs = api.client.app.state.runtime.blobs  # type: ignore[attr-defined]
+    response = api.client.post(
+        "/v1/sightings",
+        data={"page_url": "https://blog.example.com/a"},
+        files=[("file", ("a.jpg", jpeg(2), "image/jpeg")), ("extra", ("b.jpg", jpeg(3)))],
+        headers=auth(api.crawler),
+    )
+
+    assert response.status_code == 201, response.text
+    assert sorted(p.name for p in blobs.root.rglob("*") if p.is_file()) == [
+        response.json()["sha256"]
+    ]

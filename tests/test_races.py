@@ -40,7 +40,9 @@ def _at_once(*moves: Callable[[], None]) -> list[BaseException | None]:
 def _move(runtime: Runtime, leak_id: UUID, status: str) -> Callable[[], None]:
     def move() -> None:
         with transaction(runtime.sessions) as session:
-            leaks.update_leak(session, SYSTEM, leak_id, LeakChange(status=status))
+            leaks.update_leak(
+                session, SYSTEM, leak_id, LeakChange(status=status), now=runtime.clock()
+            )
 
     return move
 

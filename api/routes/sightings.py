@@ -1,15 +1,13 @@
 """/v1/sightings: found images posted by crawlers, one by one, in batches, or as fingerprints."""
 
 import json
-from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Response, status
 
 from api import uploads
-from api.deps import CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep
+from api.deps import BatchForm, CrawlerActor, IdempotencyKey, RuntimeDep, SessionDep, SightingForm
 from api.limits import MAX_JSON_VALUES, json_values_bound
-from api.schemas import PROBLEM_RESPONSES, BatchOut, HashOnlyBatch
+from api.schemas import PROBLEM_RESPONSES, BatchOut, BatchUpload, HashOnlyBatch, SightingUpload
 from service.errors import InvalidInput
 from service.ingest import sightings
 from service.ingest.receipts import Receipt
@@ -18,7 +16,6 @@ router = APIRouter(
     prefix="/v1/sightings",
     tags=["crawler"],
     responses=PROBLEM_RESPONSES,
-    route_class=uploads.ReceivingRoute,
 )
 
 
@@ -27,46 +24,37 @@ router = APIRouter(
     status_code=status.HTTP_201_CREATED,
     response_model=Receipt,
     responses={200: {"model": Receipt, "description": "Already received from this page."}},
+    openapi_extra=uploads.openapi_body(SightingUpload),
 )
 def submit_sighting(
-    file: Annotated[UploadFile, File(description="The image as fetched: JPEG, PNG, WebP or GIF.")],
-    page_url: Annotated[str, Form(description="The page the image was found on.")],
     actor: CrawlerActor,
+    # After the key is checked (a stranger's body is never read), which hands its database
+    # connection back for the upload (api/deps.py).
+    form: SightingForm,
     runtime: RuntimeDep,
     session: SessionDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-    image_url: Annotated[str | None, Form()] = None,
-    found_at: Annotated[
-        AwareDatetime | None, Form(description="Publication time, where the page states it.")
-    ] = None,
-    account: Annotated[str | None, Form(description="Publishing account or channel.")] = None,
 ) -> Receipt:
-    source = sightings.SightingSource(page_url, image_url, account, found_at)
     receipt = sightings.submit_image(
-        runtime, session, actor, source, uploads.content(file), idempotency_key=idempotency_key
+        runtime, session, actor, form.source(), form.file.path, idempotency_key=idempotency_key
     )
     response.status_code = status.HTTP_200_OK if receipt.duplicate else status.HTTP_201_CREATED
     return receipt
 
 
-@router.post("/batch", response_model=BatchOut)
+@router.post("/batch", response_model=BatchOut, openapi_extra=uploads.openapi_body(BatchUpload))
 def submit_batch(
-    files: Annotated[list[UploadFile], File(description="The images, each as fetched.")],
-    manifest: Annotated[
-        str,
-        Form(
-            description="JSON list, one entry per file: "
-            "`{filename, page_url, image_url?, found_at?, account?}`."
-        ),
-    ],
     actor: CrawlerActor,
+    # After the key is checked (a stranger's body is never read), which hands its database
+    # connection back for the upload (api/deps.py).
+    form: BatchForm,
     runtime: RuntimeDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchOut:
-    entries = _json(manifest)
-    files_in = [(f.filename or "", uploads.content(f)) for f in files]
+    entries = _json(form.manifest)
+    files_in = [(f.filename, f.path) for f in form.files]
     result = sightings.submit_batch(
         runtime, session, actor, entries, files_in, idempotency_key=idempotency_key
     )
