@@ -9,8 +9,9 @@ latency per kind, errors by status, memory growth, and a SIGKILL mode that count
 
 Loopback only, and bounded: it starts `leaksentinel serve --workers N` on a free port with a
 fresh database (SQLite in a temporary folder, or a new database on the PostgreSQL server named by
-`--database-url`, dropped afterwards), with bench/ingest.py's helpers and request bodies. Every
-crawler has its own crawler key, as real crawlers would; the readers share one security key. The
+`--database-url`, dropped afterwards), with the helpers and request bodies of
+bench/ingest_server.py and bench/ingest_workload.py. Every crawler has its own crawler key, as
+real crawlers would; the readers share one security key. The
 rate limits are set through the environment (`--crawler-rate-limit`, `--security-rate-limit`,
 per key per minute, per process) well above what one such client sends, so a well-behaved run
 meets none: a 429 is counted apart from the errors.
@@ -41,259 +42,28 @@ import json
 import multiprocessing
 import os
 import platform
-import random
 import shlex
 import signal
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import httpx2 as httpx
-import numpy as np
 
-from bench.ingest import (
-    CpuSnapshot,
-    Workload,
-    add_shared_arguments,
-    admin_key,
-    cpu_model,
-    frame_1080p,
-    fresh_database,
-    hash_only_fields,
-    pick_photos,
-    register_assets,
-    verify,
-)
+from bench.ingest import add_shared_arguments
+from bench.ingest_server import admin_key, fresh_database, register_assets, verify
+from bench.ingest_workload import Workload, frame_1080p, hash_only_fields, pick_photos
+from bench.load_clients import READS, WRITES, Ledger, Sample, crawler, reader
+from bench.load_report import report, status_counts, summarise
+from bench.procfs import RSS_FIELDS, CpuSnapshot, cpu_model, group_memory, group_rss_bytes
 from testing.server import Server, stored_sighting_ids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WRITES = ("single", "batch", "hash")
-READS = ("leaks", "leak", "sources")
-# A crawler that finds the server gone (kill mode) waits this long before trying again.
-RETRY_PAUSE_SECONDS = 0.2
 MEMORY_SAMPLE_SECONDS = 5.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory: VmRSS of every process in the server's process group
-
-
-def group_pids(pgid: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            rest = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while we looked
-        if int(rest[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-RSS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
-
-
-def group_memory(pgid: int) -> dict[str, int]:
-    """Resident bytes summed over the group: in all (VmRSS) and split into anonymous memory (the
-    heap), file-backed and shared pages; and how many processes were counted."""
-    totals = dict.fromkeys((*RSS_FIELDS, "processes"), 0)
-    for pid in group_pids(pgid):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            name, _, value = line.partition(":")
-            if name in RSS_FIELDS:
-                totals[name] += int(value.split()[0]) * 1024
-        totals["processes"] += 1
-    return totals
-
-
-def group_rss_bytes(pgid: int) -> tuple[int, int]:
-    """(resident bytes summed over the group, processes counted)."""
-    memory = group_memory(pgid)
-    return memory["VmRSS"], memory["processes"]
-
-
-# ---------------------------------------------------------------------------------------------
-# What the clients saw
-
-
-@dataclass
-class Sample:
-    kind: str
-    sent: float
-    seconds: float
-    status: int | None  # None: no answer (connection refused or cut off)
-    items: int  # sightings sent (writes) or 0 (reads)
-    acknowledged: int
-
-
-@dataclass
-class Ledger:
-    stop: threading.Event = field(default_factory=threading.Event)
-    # Set while the server is down on purpose (kill mode): failures then are expected.
-    down: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    samples: list[Sample] = field(default_factory=list)
-    acknowledged: set[UUID] = field(default_factory=set)
-    error_samples: list[str] = field(default_factory=list)
-
-    def add(self, sample: Sample, receipts: Sequence[str] = (), problem: str | None = None) -> None:
-        with self.lock:
-            self.samples.append(sample)
-            self.acknowledged.update(UUID(r) for r in receipts)
-            if problem is not None and len(self.error_samples) < 8:
-                self.error_samples.append(problem)
-
-
-def receipts_of(kind: str, response: httpx.Response) -> tuple[list[str], str | None]:
-    """(ids of the sightings created, why some were not) for a 2xx write answer."""
-    body = response.json()
-    if kind == "single":
-        if response.status_code != 201 or body.get("duplicate"):
-            return [], f"single: {response.status_code} duplicate"
-        return [body["id"]], None
-    created = [i["receipt"]["id"] for i in body["items"] if i["outcome"] == "created"]
-    if len(created) != len(body["items"]):
-        others = [
-            i.get("problem") or i["outcome"] for i in body["items"] if i["outcome"] != "created"
-        ]
-        return created, f"{kind}: {len(others)} items not created: {others[:2]}"
-    return created, None
-
-
-def crawler(
-    number: int,
-    base_url: str,
-    key: str,
-    work: Workload,
-    mix: dict[str, int],
-    seed: int,
-    ledger: Ledger,
-) -> None:
-    build: dict[str, Callable[[], tuple[str, bytes, dict[str, str], int]]] = {
-        "single": work.single,
-        "batch": work.batch_upload,
-        "hash": work.hash_only,
-    }
-    kinds, weights = list(mix), list(mix.values())
-    rng = random.Random(seed * 1000 + number)
-    with keyed_client(base_url, key) as http:
-        while not ledger.stop.is_set():
-            kind = rng.choices(kinds, weights)[0]
-            path, body, headers, items = build[kind]()
-            sent = time.perf_counter()
-            try:
-                response = http.post(path, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                ledger.add(
-                    Sample(kind, sent, time.perf_counter() - sent, None, items, 0),
-                    problem=None if ledger.down.is_set() else f"{kind}: {exc!r}",
-                )
-                time.sleep(RETRY_PAUSE_SECONDS)
-                continue
-            seconds = time.perf_counter() - sent
-            if response.status_code >= 300:
-                problem = None
-                if response.status_code != 429:
-                    problem = f"{kind}: {response.status_code} {response.text[:300]}"
-                ledger.add(Sample(kind, sent, seconds, response.status_code, items, 0), (), problem)
-                if response.status_code in (429, 503):
-                    time.sleep(float(response.headers.get("retry-after", "1")))
-                continue
-            created, problem = receipts_of(kind, response)
-            ledger.add(
-                Sample(kind, sent, seconds, response.status_code, items, len(created)),
-                created,
-                problem,
-            )
-
-
-def keyed_client(base_url: str, key: str) -> httpx.Client:
-    """One client's keep-alive connection, with its API key."""
-    return httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=httpx.Timeout(300.0)
-    )
-
-
-def reader(number: int, base_url: str, key: str, pause: float, ledger: Ledger) -> None:
-    rng = random.Random(number)
-    leak_ids: list[str] = []
-    with keyed_client(base_url, key) as http:
-        while not ledger.stop.is_set():
-            for kind in READS:
-                if kind == "leak" and not leak_ids:
-                    continue
-                path = {
-                    "leaks": "/v1/leaks?limit=50",
-                    "leak": f"/v1/leaks/{rng.choice(leak_ids)}" if leak_ids else "",
-                    "sources": "/v1/sources?limit=50",
-                }[kind]
-                sent = time.perf_counter()
-                try:
-                    response = http.get(path)
-                except httpx.HTTPError as exc:
-                    ledger.add(
-                        Sample(kind, sent, time.perf_counter() - sent, None, 0, 0),
-                        problem=None if ledger.down.is_set() else f"{kind}: {exc!r}",
-                    )
-                    time.sleep(RETRY_PAUSE_SECONDS)
-                    continue
-                seconds = time.perf_counter() - sent
-                problem = None
-                if response.status_code >= 300 and response.status_code != 429:
-                    problem = f"{kind}: {response.status_code} {response.text[:300]}"
-                elif kind == "leaks" and response.status_code == 200:
-                    leak_ids = [item["id"] for item in response.json()["items"]] or leak_ids
-                ledger.add(Sample(kind, sent, seconds, response.status_code, 0, 0), (), problem)
-                time.sleep(pause)
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-
-
-def percentiles(seconds: Sequence[float]) -> dict[str, float | None]:
-    if not seconds:
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
-    ms = np.array(seconds) * 1000
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "max_ms": float(ms.max()),
-    }
-
-
-def summarise(samples: Sequence[Sample], kinds: Sequence[str], wall: float) -> dict[str, Any]:
-    rows = {}
-    for kind in [*kinds, "all"]:
-        mine = [s for s in samples if s.kind == kind or (kind == "all" and s.kind in kinds)]
-        ok = [s for s in mine if s.status is not None and 200 <= s.status < 300]
-        rows[kind] = {
-            "requests": len(mine),
-            "ok": len(ok),
-            "sightings": sum(s.acknowledged for s in ok),
-            "sightings_per_second": sum(s.acknowledged for s in ok) / wall,
-            "requests_per_second": len(mine) / wall,
-            # Latency of the answered requests; a refused connection in kill mode has none.
-            **percentiles([s.seconds for s in mine if s.status is not None]),
-        }
-    return rows
-
-
-def status_counts(samples: Sequence[Sample]) -> dict[str, int]:
-    counted = Counter("no answer" if s.status is None else str(s.status) for s in samples)
-    return dict(sorted(counted.items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,97 +274,6 @@ def kill_and_restart(server: Server, ledger: Ledger, log: Callable[[str], None])
 
 # ---------------------------------------------------------------------------------------------
 # Report
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
-def table(rows: dict[str, dict[str, Any]], labels: dict[str, str], writes: bool) -> list[str]:
-    head = "| kind | requests | requests / s | "
-    head += "sightings acknowledged | sightings / s | " if writes else ""
-    lines = [
-        head + "p50 ms | p95 ms | p99 ms | max ms |",
-        "|---" * (head.count("|") + 3) + "|",
-    ]
-    for kind, row in rows.items():
-        cells = f"| {labels[kind]} | {row['requests']:,} | {row['requests_per_second']:,.1f} | "
-        if writes:
-            cells += f"{row['sightings']:,} | {row['sightings_per_second']:,.1f} | "
-        cells += " | ".join(fmt(row[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")) + " |"
-        lines.append(cells)
-    return lines
-
-
-def report(run: dict[str, Any]) -> str:
-    r = run["result"]
-    write_labels = {
-        "single": "single upload",
-        "batch": f"batch upload of {run['batch']}",
-        "hash": f"hash-only batch of {run['hash_batch']}",
-        "all": "all crawler writes",
-    }
-    read_labels = {
-        "leaks": "`GET /v1/leaks`",
-        "leak": "`GET /v1/leaks/{id}`",
-        "sources": "`GET /v1/sources`",
-        "all": "all security reads",
-    }
-    memory = r["memory"]
-    lines = [
-        f"Machine: {run['machine']['cores']} cores, {run['machine']['cpu']}, "
-        f"Python {run['machine']['python']}; {run['date']}.",
-        f"Command: `{run['command']}`",
-        f"Server: `leaksentinel serve --workers {run['workers']}` on {run['database']}; "
-        f"{run['crawlers']} crawlers (one key each, mix {run['mix']}) and {run['readers']} "
-        f"security readers ({run['reader_pause']:g} s between reads); {run['warmup']:g} s warm-up, "
-        f"then {run['duration']:g} s measured ({r['wall_seconds']:.1f} s until the last answer); "
-        f"{r['images']} distinct 1080p JPEGs (mean {r['mean_bytes'] / 1024:,.0f} KiB); "
-        f"{run['assets']} assets, {run['leaking']} of them among the found images. Rate limits "
-        f"(per key per minute, per process): crawler {run['crawler_rate_limit']}, security "
-        f"{run['security_rate_limit']}.",
-        "",
-        *table(r["writes"], write_labels, True),
-        "",
-        *table(r["reads"], read_labels, False),
-        "",
-        f"Answers by status: crawler writes {r['statuses_writes']}, security reads "
-        f"{r['statuses_reads']}; errors {r['errors']}, 429 {r['rate_limited']}.",
-    ]
-    if r["cores"]:
-        c = r["cores"]
-        lines.append(
-            f"Cores busy during the measured load (of {run['machine']['cores']}, from /proc): "
-            f"server {c['server']:.2f}, this client {c['client']:.2f}, everything else on the "
-            f"machine {c['other']:.2f}."
-        )
-    if memory["measured"]:
-        lines.append(
-            f"Server memory (VmRSS summed over {memory['processes']} processes): "
-            f"{memory['start_mib']:,.0f} MiB after the warm-up, {memory['end_mib']:,.0f} MiB at "
-            f"the end, peak {memory['peak_mib']:,.0f} MiB: growth {memory['growth_percent']:+.1f}% "
-            f"({memory['growth_mib']['RssAnon']:+,.0f} MiB anonymous, "
-            f"{memory['growth_mib']['RssFile']:+,.0f} MiB file-backed, "
-            f"{memory['growth_mib']['RssShmem']:+,.0f} MiB shared)."
-        )
-    if r["kill"]:
-        k = r["kill"]
-        lines.append(
-            f"Kill: SIGKILL to the server's process group {run['kill_after']:g} s into the "
-            f"measured load, with {k['acknowledged_before_kill']:,} sightings acknowledged; ready "
-            f"again {k['restart_seconds']:.1f} s later; {r['cut_off_by_kill']} requests got no "
-            "answer across the kill (not counted as errors; their sightings are not acknowledged). "
-            "Memory is not compared across the restart."
-        )
-    lines.append(
-        f"Durability: {r['acknowledged']:,} sightings acknowledged with a 2xx in the whole run "
-        f"(warm-up included), {r['stored']:,} stored, **{r['lost']} acknowledged but lost**; "
-        f"`leaksentinel verify` {'passed' if r['verify_ok'] else 'FAILED'}: {r['verify_output']}"
-        + (" (= stored)." if r["verify_records"] == r["stored"] else " (MISMATCH with stored).")
-    )
-    for sample in r["error_samples"]:
-        lines.append(f"- error: {sample}")
-    return "\n".join(lines)
 
 
 def main() -> None:

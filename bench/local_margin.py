@@ -13,7 +13,8 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.copies import COPIES
-from bench.report import Run, table
+from bench.measured import Run
+from bench.report import table
 from service.settings import Settings
 
 FACTORS = (1.0, 1.25, 1.5, 2.0)

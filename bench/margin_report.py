@@ -21,7 +21,8 @@ from bench.margin import (
     joint_scale,
     poisson_upper,
 )
-from bench.report import BOTH, DISTRACTORS, PhotoResult, Run, table
+from bench.measured import BOTH, DISTRACTORS, PhotoResult, Run
+from bench.report import table
 from service.detection.matching import LOCAL_VARIANT
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from bench.transforms import full_decode
+from bench.imaging import full_decode
 from service.detection.decode import DecodedImage, ImageLimits, decode
 from service.detection.hashes import (
     Fingerprint,

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.copies import COPIES, TARGETS
-from bench.report import Run, rate, table
+from bench.measured import Run
+from bench.report import rate, table
 
 
 def _recall(run: Run) -> dict[str, dict[str, float]]:

@@ -19,8 +19,8 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageOps
 
+from bench.imaging import full_decode, jpeg_bytes
 from bench.methods import LeakSentinel, sighting_prints
-from bench.transforms import full_decode, jpeg_bytes
 from service.detection.decode import decode
 from service.detection.hashes import fingerprint_asset
 from service.settings import Settings

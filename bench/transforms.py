@@ -1,4 +1,4 @@
-"""The copies a leaked photo arrives as: every transform, its helpers, and issue 3's recall targets.
+"""The copies a leaked photo arrives as: issue 3's transforms and recall targets.
 
 Each transform is a pure, deterministic function of the picture, its random source (seeded from
 the run's --seed, the file name and the transform name) and an unrelated distractor photo, and returns the encoded file a crawler would
@@ -6,97 +6,21 @@ fetch. Their docstrings are the descriptions printed in the report; change a tra
 and every number measured before stops being comparable.
 """
 
-import io
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-# What a re-posting site typically re-encodes at; used unless a transform says otherwise.
-JPEG_QUALITY = 88
-SCREENSHOT_SHARE = 0.6  # share of the screenshot canvas's area covered by the picture
+from bench.imaging import crop_keeping, draw_lines, jpeg_bytes, load_font, scaled
+from bench.transforms_screenshot import screenshot_frame
+
 ORIGINAL = "original"
 
-RGB = tuple[int, int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 # (picture, random source seeded from the run's seed and the file and transform names, an
 # unrelated distractor photo)
 Transform = Callable[[Image.Image, random.Random, Image.Image], bytes]
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoding and drawing helpers
-
-
-def jpeg_bytes(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def full_decode(data: bytes) -> Image.Image:
-    """Every pixel of the file, as RGB: how the baselines (and the transforms) read a file."""
-    with Image.open(io.BytesIO(data)) as image:
-        return image.convert("RGB")
-
-
-def load_font(size: float) -> Font:
-    return ImageFont.load_default(size=max(8, round(size)))
-
-
-def _fit_text(text: str, width: float, height: float) -> tuple[list[str], Font]:
-    """The largest default font that sets `text` in one or two centred lines inside the box."""
-    words = text.split()
-    middle = max(1, len(words) // 2)
-    layouts = [[text], [" ".join(words[:middle]), " ".join(words[middle:])]]
-    best: tuple[list[str], Font] | None = None
-    best_size = 0.0
-    for lines in layouts:
-        size = height * 0.78 / len(lines) / 1.15
-        while size > 8:
-            font = load_font(size)
-            if all(font.getlength(line) <= width for line in lines):
-                break
-            size *= 0.92
-        if size > best_size:
-            best, best_size = (lines, load_font(size)), size
-    return best if best is not None else ([text], load_font(8))
-
-
-def _draw_lines(
-    draw: ImageDraw.ImageDraw,
-    box: tuple[float, float, float, float],
-    text: str,
-    fill: RGB | tuple[int, int, int, int],
-) -> None:
-    left, top, right, bottom = box
-    lines, font = _fit_text(text, right - left, bottom - top)
-    step = (bottom - top) / len(lines)
-    for i, line in enumerate(lines):
-        draw.text(
-            ((left + right) / 2, top + step * (i + 0.5)), line, font=font, fill=fill, anchor="mm"
-        )
-
-
-def _scaled(image: Image.Image, factor: float) -> Image.Image:
-    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def _crop(image: Image.Image, keep: float, anchor: tuple[float, float]) -> Image.Image:
-    width, height = image.size
-    crop_w, crop_h = max(1, round(width * keep)), max(1, round(height * keep))
-    left, top = round((width - crop_w) * anchor[0]), round((height - crop_h) * anchor[1])
-    return image.crop((left, top, left + crop_w, top + crop_h))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,17 +39,17 @@ def jpeg_q10(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes
 
 def resize_40(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
     """Both sides scaled to 40% (Lanczos), JPEG q88."""
-    return jpeg_bytes(_scaled(image, 0.4))
+    return jpeg_bytes(scaled(image, 0.4))
 
 
 def thumbnail_300(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
     """Scaled so that the long side is 300 px (Lanczos), JPEG q88."""
-    return jpeg_bytes(_scaled(image, 300 / max(image.size)))
+    return jpeg_bytes(scaled(image, 300 / max(image.size)))
 
 
 def _centred_crop(keep: float) -> Transform:
     def crop(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
-        return jpeg_bytes(_crop(image, keep, (0.5, 0.5)))
+        return jpeg_bytes(crop_keeping(image, keep, (0.5, 0.5)))
 
     crop.__doc__ = f"Centred crop keeping {keep:.0%} of each side, JPEG q88."
     return crop
@@ -134,7 +58,7 @@ def _centred_crop(keep: float) -> Transform:
 def _corner_crop(keep: float) -> Transform:
     def crop(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
         anchor = rng.choice(((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)))
-        return jpeg_bytes(_crop(image, keep, anchor))
+        return jpeg_bytes(crop_keeping(image, keep, anchor))
 
     crop.__doc__ = (
         f"Off-centre crop keeping {keep:.0%} of each side, anchored at a random corner, JPEG q88."
@@ -162,7 +86,7 @@ def rotate_small(image: Image.Image, rng: random.Random, host: Image.Image) -> b
     # A centred w*s x h*s rectangle lies inside the rotated picture iff its bounding box, rotated
     # back, fits into w x h.
     keep = min(width / (width * cos + height * sin), height / (width * sin + height * cos))
-    return jpeg_bytes(_crop(rotated, keep, (0.5, 0.5)))
+    return jpeg_bytes(crop_keeping(rotated, keep, (0.5, 0.5)))
 
 
 def colour_shift(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
@@ -215,162 +139,14 @@ def caption_bar(image: Image.Image, rng: random.Random, host: Image.Image) -> by
     canvas.paste(image, (0, band if above else 0))
     top = 0 if above else height
     box = (width * 0.04, top + band * 0.1, width * 0.96, top + band * 0.9)
-    _draw_lines(ImageDraw.Draw(canvas), box, rng.choice(CAPTIONS), ink)
+    draw_lines(ImageDraw.Draw(canvas), box, rng.choice(CAPTIONS), ink)
     return jpeg_bytes(canvas)
-
-
-@dataclass(frozen=True)
-class _Theme:
-    app: str
-    background: RGB
-    bar: RGB
-    bar_ink: RGB
-    accent: RGB
-
-
-SCREEN_THEMES = (
-    _Theme("Pictogram", (242, 243, 245), (255, 255, 255), (20, 20, 20), (225, 48, 108)),
-    _Theme("FriendBook", (240, 242, 245), (24, 119, 242), (255, 255, 255), (24, 119, 242)),
-    _Theme("Chirper", (247, 249, 249), (29, 155, 240), (255, 255, 255), (29, 155, 240)),
-    _Theme("TechLeaks News", (250, 250, 250), (33, 37, 41), (255, 255, 255), (220, 53, 69)),
-)
-SCREEN_NAMES = ("Alex Rivera", "gadget_insider", "Sam Okafor", "leakhunter99", "Mira Chen")
-SCREEN_TEXT = (
-    "You won't believe what just showed up in my inbox",
-    "Is this the new one?? Looks real to me",
-    "Source says this ships in March. Thoughts?",
-    "Not supposed to post this but here we go",
-)
-SCREEN_COMMENTS = ("no way this is real", "want!!", "fake, the logo is wrong", "source?")
-
-
-def screenshot_frame(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
-    """The picture inside a synthetic social-media post screenshot (status and app bar, avatar circle, name and text lines, like/comment/share buttons, comments, light background), covering 60% of the canvas area, saved as PNG."""
-    theme = rng.choice(SCREEN_THEMES)
-    shown_w = rng.randint(520, 680)
-    shown_h = max(1, round(image.height * shown_w / image.width))
-    margin = round(0.05 * shown_w)
-    width = shown_w + 2 * margin
-    height = round(shown_w * shown_h / (SCREENSHOT_SHARE * width))
-    extra = height - shown_h
-    top = round(extra * 0.58)  # status bar, app bar and post header above the picture
-    bottom = extra - top  # buttons and comments below it
-    canvas = Image.new("RGB", (width, height), theme.background)
-    draw = ImageDraw.Draw(canvas)
-    grey, dark = (101, 103, 107), (28, 30, 33)
-
-    bar = round(top * 0.36)
-    draw.rectangle((0, 0, width, bar), fill=theme.bar)
-    status = round(bar * 0.35)
-    draw.text(
-        (margin, status / 2), "9:41", font=load_font(status * 0.7), fill=theme.bar_ink, anchor="lm"
-    )
-    draw.rectangle(
-        (width - margin - status * 1.8, status * 0.25, width - margin, status * 0.75),
-        outline=theme.bar_ink,
-        fill=theme.bar_ink,
-    )
-    draw.text(
-        (margin, (status + bar) / 2),
-        theme.app,
-        font=load_font((bar - status) * 0.55),
-        fill=theme.bar_ink,
-        anchor="lm",
-    )
-    draw.line((0, bar, width, bar), fill=(218, 220, 224), width=1)
-
-    card_top = bar + max(2, round(top * 0.05))
-    draw.rectangle((margin // 2, card_top, width - margin // 2, height - 2), fill=(255, 255, 255))
-    header = top - card_top
-    radius = header * 0.22
-    avatar_y = card_top + header * 0.34
-    draw.ellipse(
-        (margin, avatar_y - radius, margin + 2 * radius, avatar_y + radius), fill=theme.accent
-    )
-    text_x = margin + 2.6 * radius
-    draw.text(
-        (text_x, avatar_y - radius * 0.45),
-        rng.choice(SCREEN_NAMES),
-        font=load_font(header * 0.17),
-        fill=dark,
-        anchor="lm",
-    )
-    draw.text(
-        (text_x, avatar_y + radius * 0.55),
-        f"{rng.randint(2, 59)} min ago",
-        font=load_font(header * 0.13),
-        fill=grey,
-        anchor="lm",
-    )
-    follow_w = header * 0.75
-    draw.rounded_rectangle(
-        (
-            width - margin - follow_w,
-            avatar_y - radius * 0.6,
-            width - margin,
-            avatar_y + radius * 0.6,
-        ),
-        radius=radius * 0.3,
-        fill=theme.accent,
-    )
-    draw.text(
-        (width - margin - follow_w / 2, avatar_y),
-        "Follow",
-        font=load_font(header * 0.12),
-        fill=(255, 255, 255),
-        anchor="mm",
-    )
-    draw.text(
-        (margin, card_top + header * 0.8),
-        rng.choice(SCREEN_TEXT),
-        font=load_font(header * 0.14),
-        fill=dark,
-        anchor="lm",
-    )
-
-    canvas.paste(image.resize((shown_w, shown_h), Image.Resampling.LANCZOS), (margin, top))
-
-    below = top + shown_h
-    row = bottom * 0.3
-    labels = ("Like", "Comment", "Share")
-    slot = shown_w / len(labels)
-    for i, label in enumerate(labels):
-        x0 = margin + i * slot + slot * 0.08
-        draw.rounded_rectangle(
-            (x0, below + row * 0.2, x0 + slot * 0.84, below + row * 0.95),
-            radius=row * 0.25,
-            fill=(240, 242, 245),
-        )
-        draw.text(
-            (x0 + slot * 0.42, below + row * 0.575),
-            label,
-            font=load_font(row * 0.4),
-            fill=grey,
-            anchor="mm",
-        )
-    line_y = below + row * 1.15
-    line_h = (bottom - row * 1.15) / 2
-    for comment in rng.sample(SCREEN_COMMENTS, 2):
-        small = line_h * 0.28
-        centre = line_y + line_h * 0.5
-        draw.ellipse(
-            (margin, centre - small, margin + 2 * small, centre + small), fill=(200, 204, 210)
-        )
-        draw.text(
-            (margin + 3 * small, centre),
-            comment,
-            font=load_font(line_h * 0.38),
-            fill=dark,
-            anchor="lm",
-        )
-        line_y += line_h
-    return _png(canvas)
 
 
 def embed_40(image: Image.Image, rng: random.Random, host: Image.Image) -> bytes:
     """Scaled to 40% of each side and pasted at a random position into an unrelated distractor photo (that photo cropped and scaled to the picture's size), JPEG q88."""
     canvas = ImageOps.fit(host, image.size, Image.Resampling.LANCZOS)
-    small = _scaled(image, 0.4)
+    small = scaled(image, 0.4)
     x = rng.randint(0, image.width - small.width)
     y = rng.randint(0, image.height - small.height)
     canvas.paste(small, (x, y))

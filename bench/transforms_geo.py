@@ -12,14 +12,8 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-from bench.transforms import (
-    CAPTIONS,
-    RGB,
-    Transform,
-    _draw_lines,
-    jpeg_bytes,
-    load_font,
-)
+from bench.imaging import RGB, draw_lines, jpeg_bytes, load_font
+from bench.transforms import CAPTIONS, Transform
 
 CROP_JITTER = 0.02  # each side of an "anywhere" crop keeps its share +- this
 COLLAGE_WIDTH = 1080
@@ -215,7 +209,7 @@ def meme_caption(image: Image.Image, rng: random.Random, host: Image.Image) -> b
     canvas = Image.new("RGB", (width, height + band), (255, 255, 255))
     canvas.paste(image, (0, band))
     box = (width * 0.04, band * 0.08, width * 0.96, band * 0.92)
-    _draw_lines(ImageDraw.Draw(canvas), box, rng.choice(CAPTIONS), (0, 0, 0))
+    draw_lines(ImageDraw.Draw(canvas), box, rng.choice(CAPTIONS), (0, 0, 0))
     return jpeg_bytes(canvas)
 
 

@@ -110,7 +110,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        http=HTTP_PROTOCOL,
+        http=HTTP_PROTOCOL if runtime.settings.http_read_buffer else "httptools",
         # uvicorn would believe X-Forwarded-For from any local peer, so that any client on the
         # host could write the audit trail's addresses; the app takes the header only from
         # LEAKSENTINEL_TRUSTED_PROXIES (api/app.py).

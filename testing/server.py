@@ -56,16 +56,20 @@ class Server:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, timeout: float = 120.0) -> None:
+    @property
+    def command(self) -> list[str]:
         command = [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers != 1:
             # uvicorn's supervisor spawns the workers in this session, so kill() and stop() reach
             # them through the process group too.
             command += ["--workers", str(self.workers)]
+        return command
+
+    def start(self, timeout: float = 120.0) -> None:
         # A file, not a pipe: a pipe nobody drains would block the server once it fills.
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command,
+                self.command,
                 env=self.env,
                 cwd=REPO,
                 stdout=log,

@@ -1,8 +1,7 @@
-"""Real server processes: acknowledged sightings survive SIGKILL under load; workers agree."""
+"""A real server killed with SIGKILL under load loses no sighting it acknowledged."""
 
 import hashlib
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -20,13 +19,13 @@ from service.ingest.sightings import LocalPrints, fingerprint_locally
 from storage.db import make_engine
 from storage.models import Sighting
 from testing.images import jpeg
-from testing.server import Server, issue_keys, matched
+from testing.server import Server, issue_keys
 from testing.server import verify as verify_cli
 from tests.api_client import auth
+from tests.leaked_asset import asset_form, leaked_copy, leaks_of
 
 pytestmark = pytest.mark.slow
 
-EMBARGO = "2099-01-01T00:00:00Z"
 CRAWLERS = 6
 # Load runs at least this long before the kill, so requests of every kind are in flight.
 LOAD_SECONDS = 1.5
@@ -37,41 +36,6 @@ UPLOADS_PER_BATCH = 4
 ITEMS_PER_HASH_BATCH = 8
 # Small images keep the load phase short on two cores; they are still far above "tiny".
 FOUND_SIZE = (320, 240)
-COPIES_ACROSS_WORKERS = 30
-
-
-def asset_image() -> bytes:
-    return jpeg(1)
-
-
-def leaked_copy() -> bytes:
-    return jpeg(1, quality=60)
-
-
-def asset_form() -> dict[str, Any]:
-    return {
-        "files": {"file": ("asset.jpg", asset_image(), "image/jpeg")},
-        "data": {"name": "front", "product": "SU7", "embargo_until": EMBARGO},
-    }
-
-
-def leaks_of(
-    base_url: str, security_key: str, asset_id: str, database_url: str
-) -> list[dict[str, Any]]:
-    """The asset's leaks once the server has matched every sighting it acknowledged."""
-    matched(database_url)
-    response = httpx.get(
-        f"{base_url}/v1/leaks",
-        params={"asset_id": asset_id},
-        headers=auth(security_key),
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
-# ---- SIGKILL under load ------------------------------------------------------------------------
 
 
 @dataclass
@@ -326,130 +290,4 @@ def test_every_acknowledged_sighting_survives_sigkill_under_load(
         )
     finally:
         ledger.killed.set()
-        server.stop()
-
-
-# ---- two worker processes ----------------------------------------------------------------------
-
-
-def worker_processes(server: Server) -> list[int]:
-    """The uvicorn workers under the server's supervisor process (not multiprocessing's
-    resource tracker, its other child)."""
-    assert server.process is not None
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rpartition(")")[2].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue  # exited while we looked
-        if parent == server.process.pid and b"--multiprocessing-fork" in cmdline:
-            workers.append(int(stat.parent.name))
-    return sorted(workers)
-
-
-def client_port(response: httpx.Response) -> int:
-    port: int = response.extensions["network_stream"].get_extra_info("client_addr")[1]
-    return port
-
-
-def worker_behind(response: httpx.Response, server: Server, workers: list[int]) -> int | None:
-    """Which worker holds the server end of the connection a response came on: the socket's
-    inode from /proc/net/tcp, then the worker with that inode among its open files."""
-    ends = f"0100007F:{server.port:04X} 0100007F:{client_port(response):04X}"
-    inode = next(
-        (
-            fields[9]
-            for fields in map(str.split, Path("/proc/net/tcp").read_text().splitlines()[1:])
-            if f"{fields[1]} {fields[2]}" == ends
-        ),
-        None,
-    )
-    for pid in workers:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
-            except OSError:
-                continue
-    return None
-
-
-def send_via(
-    worker: int, server: Server, workers: list[int], method: str, path: str, **request: Any
-) -> httpx.Response:
-    """Sends one request on a fresh connection that `worker` accepted. The kernel picks the
-    worker that accepts, so connect until it is this one, then reuse that connection."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with httpx.Client(base_url=server.base_url, timeout=60) as http:
-            probe = http.get("/healthz")
-            if worker_behind(probe, server, workers) == worker:
-                response = http.request(method, path, **request)
-                # Same connection as the probe, so the same worker answered.
-                assert client_port(response) == client_port(probe)
-                return response
-        time.sleep(0.01)
-    raise AssertionError(f"worker {worker} accepted no connection within 60 s")
-
-
-def test_two_worker_processes_see_a_new_asset_at_once(
-    server_env: dict[str, str], database_url: str, tmp_path: Path, bootstrap_key: str
-) -> None:
-    server = Server(server_env, tmp_path / "server.log", workers=2)
-    server.start()
-    try:
-        deadline = time.monotonic() + 30
-        while len(workers := worker_processes(server)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers) == 2, f"worker processes under the server: {workers}"
-        first, second = workers
-        keys = issue_keys(server.base_url, bootstrap_key)
-
-        registered = send_via(
-            first,
-            server,
-            workers,
-            "POST",
-            "/v1/assets",
-            headers=auth(keys["marketing"]),
-            **asset_form(),
-        )
-        assert registered.status_code == 201, registered.text
-        asset_id = registered.json()["id"]
-
-        def sight(worker: int, page: str) -> None:
-            response = send_via(
-                worker,
-                server,
-                workers,
-                "POST",
-                "/v1/sightings",
-                files={"file": ("found.jpg", leaked_copy(), "image/jpeg")},
-                data={"page_url": page},
-                headers=auth(keys["crawler"]),
-            )
-            assert response.status_code == 201, response.text
-
-        # No pause after registering: the other worker must match the new asset at once,
-        # and both workers must add to the one report.
-        for n in range(COPIES_ACROSS_WORKERS):
-            sight(second if n % 2 == 0 else first, f"https://site{n}.example.com/leak")
-        [leak] = leaks_of(server.base_url, keys["security"], asset_id, database_url)
-        assert leak["sightings_count"] == COPIES_ACROSS_WORKERS, leak
-
-        retired = send_via(
-            second,
-            server,
-            workers,
-            "PATCH",
-            f"/v1/assets/{asset_id}",
-            json={"status": "retired"},
-            headers=auth(keys["marketing"]),
-        )
-        assert retired.status_code == 200, retired.text
-        sight(first, "https://after-retiring.example.com/leak")
-        [still] = leaks_of(server.base_url, keys["security"], asset_id, database_url)
-        assert (still["id"], still["sightings_count"]) == (leak["id"], COPIES_ACROSS_WORKERS)
-    finally:
         server.stop()

@@ -15,7 +15,7 @@ from service.ingest.intake import fingerprint_locally
 from testing.images import encode, photo
 from tests.api_client import Api, auth
 from tests.test_assets import CLI
-from tests.test_ui import sign_in
+from tests.ui_client import sign_in
 
 SIZE = (1280, 960)
 LIMITS = ImageLimits(max_bytes=50_000_000, max_pixels=50_000_000)

@@ -13,9 +13,9 @@ from service.paging import MAX_LIMIT
 from testing.images import jpeg
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.test_evidence import download, read_manifest
-from tests.test_ingest import hash_only_item, post_hashes
-from tests.test_ui import sign_in
+from tests.evidence import download, read_manifest
+from tests.ingest_calls import hash_only_item, post_hashes
+from tests.ui_client import sign_in
 
 # More than the largest page, so that even an uncapped `limit` cannot take them in one page.
 BATCHES = (100, 100, 40)

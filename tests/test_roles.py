@@ -42,7 +42,7 @@ CALLERS = (*UNAUTHENTICATED, *ROLES)
 DOCS_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 # The dashboard's pages sign in with a session cookie, not a bearer key, and answer a browser
 # with a redirect to sign-in or an HTML page rather than 401/403 problem details: this matrix
-# cannot call them. tests/test_ui.py covers who may see which page, in a browser and without.
+# cannot call them. tests/test_ui_access.py and tests/test_ui_browser.py cover who may see which page.
 UI_PREFIX = "/ui"
 
 # A pdq (256 bit) and a phash (64 bit) fingerprint far from anything the tests upload.
