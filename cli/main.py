@@ -16,7 +16,6 @@ import typer
 import uvicorn
 
 from api.observability import configure_logging
-from api.transport import HTTP_PROTOCOL
 from service import allocator, metrics
 from service.access import keys
 from service.access.actors import Actor, Role
@@ -51,7 +50,7 @@ CLI_ACTOR = Actor(key_id=None, name="cli", role=Role.ADMIN)
 # Higher thresholds (1 MiB, 32 MiB) would let the request processes reuse the pages of large
 # buffers, but under bench/load.py the processes then grew ~15 MiB a minute for ten minutes
 # (bench/README.md, "Memory"). The large buffers are avoided instead: uploads go to files
-# (api/uploads.py) and the network is read in 32 KiB pieces (api/transport.py).
+# (api/uploads.py).
 MALLOC_OPTIONS = (
     ("MALLOC_ARENA_MAX", allocator.M_ARENA_MAX, 2),
     ("MALLOC_MMAP_THRESHOLD_", allocator.M_MMAP_THRESHOLD, 128 * 1024),
@@ -110,7 +109,6 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        http=HTTP_PROTOCOL if runtime.settings.http_read_buffer else "httptools",
         # uvicorn would believe X-Forwarded-For from any local peer, so that any client on the
         # host could write the audit trail's addresses; the app takes the header only from
         # LEAKSENTINEL_TRUSTED_PROXIES (api/app.py).

@@ -119,10 +119,6 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    # `serve` reads the network into one 32 KiB buffer per connection (api/transport.py) rather
-    # than uvicorn's new bytes per read; false: uvicorn's own httptools protocol.
-    http_read_buffer: bool = True
-
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
