@@ -98,7 +98,6 @@ class _Part:
     data: bytearray = field(default_factory=bytearray)
     file: BinaryIO | None = None
     size: int = 0
-    skipped: bool = False
 
 
 class _Form:
@@ -237,8 +236,7 @@ class _Form:
             raise MalformedForm(f"a form may hold at most {MAX_FILES} files")
         part.filename = options[b"filename"].decode("utf-8", errors="replace")
         if part.name not in self.file_fields:
-            part.skipped = True
-            return
+            return  # no file is opened for it, so its bytes are dropped as they arrive
         part.file = self.blobs.receive()
         self._open.append(part.file)
 
