@@ -148,15 +148,16 @@ def issue_keys(base_url: str, bootstrap_key: str) -> dict[str, str]:
     return keys
 
 
-def verify(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+def verify(env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`leaksentinel verify` on the database `env` names."""
     return subprocess.run(
         [CLI, "verify"],
         env={**os.environ, **env},
+        cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
     )
 
 

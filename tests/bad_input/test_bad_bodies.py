@@ -9,14 +9,12 @@ import pytest
 
 from service.settings import MAX_BATCH_ITEMS, Settings
 from tests.api_client import Api, auth
-from tests.bad_input import (
+from tests.bad_input.calls import (
     PDQ_HEX,
     PROBLEM_JSON,
     assert_problem,
     image,
-    leak_id_fixture,  # noqa: F401 (a fixture, used by name)
     post_fingerprints,
-    registered_fixture,  # noqa: F401 (a fixture, used by name)
     stored,
 )
 

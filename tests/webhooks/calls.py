@@ -5,8 +5,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
 from api.app import create_app
 from service.runtime import Runtime
 from service.settings import Settings
@@ -18,18 +16,6 @@ PROBLEM_JSON = "application/problem+json"
 EVENTS = ["leak.opened", "leak.updated"]
 # Short enough for a test to see every retry, long enough to tell a backoff from none.
 RETRY_BASE_SECONDS = 0.05
-
-
-@pytest.fixture(name="settings")
-def webhook_settings(settings: Settings) -> Settings:
-    """The receiver is on loopback; the worker polls and retries quickly."""
-    return settings.model_copy(
-        update={
-            "webhook_allow_private_targets": True,
-            "outbox_poll_seconds": 0.02,
-            "webhook_retry_base_seconds": RETRY_BASE_SECONDS,
-        }
-    )
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from service.settings import Settings
 from storage.types import utcnow
 from testing.server import CLI, REPO
 from tests.conftest import Clock
-from tests.webhook_api import (
+from tests.webhooks.calls import (
     deliveries,
     open_leak,
     register,
@@ -23,11 +23,9 @@ from tests.webhook_api import (
     runtime_of,
     triage,
     wait_until,
-    webhook_settings,  # noqa: F401 (a fixture, used by name)
 )
-from tests.webhook_receiver import (
+from tests.webhooks.receiver import (
     Receiver,
-    receiver_fixture,  # noqa: F401 (a fixture, used by name)
     verified,
 )
 

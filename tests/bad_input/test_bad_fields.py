@@ -8,7 +8,7 @@ import pytest
 
 from service.settings import Settings
 from tests.api_client import Api, auth
-from tests.bad_input import (
+from tests.bad_input.calls import (
     ASSET,
     PDQ_HEX,
     PHASH_HEX,
@@ -16,9 +16,7 @@ from tests.bad_input import (
     assert_next_upload_succeeds,
     assert_problem,
     image,
-    leak_id_fixture,  # noqa: F401 (a fixture, used by name)
     post_fingerprints,
-    registered_fixture,  # noqa: F401 (a fixture, used by name)
     stored,
     upload,
 )

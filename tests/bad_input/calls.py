@@ -5,7 +5,6 @@ from functools import cache
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from service.settings import Settings
 from testing.images import jpeg
@@ -126,16 +125,3 @@ def post_fingerprints(
         **fields,
     }
     return api.client.post("/v1/assets/fingerprints", json=body, headers=auth(api.marketing))
-
-
-@pytest.fixture(name="registered")
-def registered_fixture(api: Api) -> dict[str, Any]:
-    """An active asset (seed 1), so that a sighting stored by mistake would show as a leak."""
-    return api.asset(image(1))
-
-
-@pytest.fixture(name="leak_id")
-def leak_id_fixture(api: Api, registered: dict[str, Any]) -> str:
-    api.sighting(image(1))
-    [leak] = api.leaks()
-    return str(leak["id"])

@@ -13,7 +13,7 @@ from storage.db import transaction
 from storage.models import Webhook as WebhookRow
 from tests.api_client import Api
 from tests.conftest import Clock
-from tests.webhook_api import (
+from tests.webhooks.calls import (
     deliveries,
     open_leak,
     register,
@@ -21,11 +21,9 @@ from tests.webhook_api import (
     runtime_of,
     triage,
     wait_until,
-    webhook_settings,  # noqa: F401 (a fixture, used by name)
 )
-from tests.webhook_receiver import (
+from tests.webhooks.receiver import (
     Receiver,
-    receiver_fixture,  # noqa: F401 (a fixture, used by name)
     verified,
 )
 

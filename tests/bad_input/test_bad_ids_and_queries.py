@@ -9,11 +9,9 @@ import pytest
 
 from service.settings import Settings
 from tests.api_client import Api, auth
-from tests.bad_input import (
+from tests.bad_input.calls import (
     OUT_OF_RANGE,
     assert_problem,
-    leak_id_fixture,  # noqa: F401 (a fixture, used by name)
-    registered_fixture,  # noqa: F401 (a fixture, used by name)
     stored,
 )
 

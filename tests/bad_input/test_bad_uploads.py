@@ -17,14 +17,13 @@ from PIL import Image
 from service.settings import Settings
 from testing.images import encode, photo
 from tests.api_client import Api, auth
-from tests.bad_input import (
+from tests.bad_input.calls import (
     ASSET,
     UPLOADS,
     assert_next_upload_succeeds,
     assert_problem,
     blobs,
     image,
-    registered_fixture,  # noqa: F401 (a fixture, used by name)
     stored,
     upload,
 )

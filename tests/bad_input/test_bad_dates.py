@@ -7,7 +7,7 @@ import pytest
 
 from service.settings import Settings
 from tests.api_client import Api, auth
-from tests.bad_input import (
+from tests.bad_input.calls import (
     ASSET,
     OUT_OF_RANGE,
     SIGHTING,
@@ -15,7 +15,6 @@ from tests.bad_input import (
     assert_problem,
     image,
     post_fingerprints,
-    registered_fixture,  # noqa: F401 (a fixture, used by name)
     stored,
     upload,
 )

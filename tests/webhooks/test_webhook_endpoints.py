@@ -11,7 +11,7 @@ from service.settings import Settings
 from storage.models import AuditEvent
 from tests.api_client import Api, auth
 from tests.conftest import Clock
-from tests.webhook_api import (
+from tests.webhooks.calls import (
     EVENTS,
     assert_problem,
     deliveries,
@@ -20,7 +20,6 @@ from tests.webhook_api import (
     running_app,
     runtime_of,
     triage,
-    webhook_settings,  # noqa: F401 (a fixture, used by name)
 )
 
 

@@ -17,7 +17,7 @@ from storage.models import AuditEvent
 from storage.models import Webhook as WebhookRow
 from tests.api_client import Api
 from tests.conftest import Clock
-from tests.webhook_api import (
+from tests.webhooks.calls import (
     RETRY_BASE_SECONDS,
     deliveries,
     open_leak,
@@ -27,11 +27,9 @@ from tests.webhook_api import (
     triage,
     wait_until,
     webhook,
-    webhook_settings,  # noqa: F401 (a fixture, used by name)
 )
-from tests.webhook_receiver import (
+from tests.webhooks.receiver import (
     Receiver,
-    receiver_fixture,  # noqa: F401 (a fixture, used by name)
     verified,
 )
 

@@ -2,12 +2,10 @@
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from standardwebhooks import Webhook
 
 
@@ -65,13 +63,6 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
-
-
-@pytest.fixture(name="receiver")
-def receiver_fixture() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def verified(secret: str, request: Received) -> dict[str, Any]:
