@@ -23,6 +23,7 @@ from api.routes import (
 from api.ui import mount as dashboard
 from service import runtime as runtime_service
 from service.alerts import outbox
+from service.decoding import DecodePool
 from service.ingest import match_queue
 from service.runtime import Clock
 from service.settings import Settings
@@ -39,10 +40,15 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    decoder: DecodePool | None = None,
+) -> FastAPI:
     settings = settings or Settings()
     observability.configure_logging(settings.log_level)
-    runtime = runtime_service.open_runtime(settings, clock)
+    runtime = runtime_service.open_runtime(settings, clock, decoder)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

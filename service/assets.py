@@ -23,7 +23,7 @@ from service.errors import (
 )
 from service.paging import Page, clamp_limit, decode_cursor, encode_cursor, split_page
 from service.runtime import Runtime
-from storage.models import Asset, AssetFingerprint
+from storage.models import Asset
 from storage.repositories import assets as assets_repo
 
 ACTIVE = "active"
@@ -84,13 +84,7 @@ def _new_asset(actor: Actor, draft: AssetDraft, source: str, now: datetime) -> A
 def _store(
     runtime: Runtime, session: Session, actor: Actor, asset: Asset, prints: Sequence[Fingerprint]
 ) -> Asset:
-    rows = [
-        AssetFingerprint(
-            asset_id=asset.id, algorithm=f.algorithm, variant=f.variant, size=f.size, bits=f.bits
-        )
-        for f in prints
-    ]
-    assets_repo.add(session, asset, rows)
+    assets_repo.add(session, asset, prints)
     audit.record(
         session,
         actor,

@@ -41,6 +41,12 @@ class Runtime:
     engine: Engine
     sessions: SessionFactory
     blobs: BlobStore
+    # Decoding and fingerprinting run in its worker processes: bounded to the cores, so a burst
+    # of uploads queues instead of making every request slow, and a batch is hashed on every
+    # core. Its workers start with the first decode, not with the process.
+    decoder: DecodePool
+    # False for a pool passed in (open_runtime's `decoder`): whoever made it closes it.
+    owns_decoder: bool = True
     replica: IndexReplica = field(default_factory=IndexReplica)
     clock: Clock = utcnow
     # Stops for work running in the background (the outbox worker), called first by close().
@@ -64,13 +70,6 @@ class Runtime:
         return RateLimiter.from_settings(self.settings)
 
     @cached_property
-    def decoder(self) -> DecodePool:
-        """Decoding and fingerprinting run in its worker processes: bounded to the cores, so a
-        burst of uploads queues instead of making every request slow, and a batch is hashed on
-        every core. Its workers start with the first decode, not with the process."""
-        return DecodePool.from_settings(self.settings)
-
-    @cached_property
     def writes(self) -> GroupCommit[chain.Tail]:
         """Where crawler submissions are written: one transaction for the requests that arrive
         together, so that under load each commit's lock and fsync serve many of them. The group
@@ -78,13 +77,19 @@ class Runtime:
         return GroupCommit(self.sessions, chain.lock_tail)
 
 
-def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def open_runtime(
+    settings: Settings, clock: Clock | None = None, decoder: DecodePool | None = None
+) -> Runtime:
+    """`decoder` shares one pool of decode workers among runtimes in one process (the test
+    suite's apps); by default the runtime makes its own from the settings."""
     engine = make_engine(settings.database_url)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         blobs=BlobStore(settings.blob_path),
+        decoder=decoder or DecodePool.from_settings(settings),
+        owns_decoder=decoder is None,
         clock=clock or utcnow,
     )
 
@@ -117,7 +122,7 @@ def start(runtime: Runtime) -> None:
 def close(runtime: Runtime) -> None:
     while runtime.background:
         runtime.background.pop()()
-    if "decoder" in runtime.__dict__:
+    if runtime.owns_decoder:
         runtime.decoder.close()
     runtime.engine.dispose()
 

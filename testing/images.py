@@ -2,12 +2,20 @@
 (smooth shading, edges, objects), and far apart in every fingerprint from other seeds."""
 
 import io
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 
 def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A new image each call (callers draw on theirs); made once per seed and size, since tests
+    ask for the same few seeds hundreds of times and each takes tens of milliseconds."""
+    return _photo(seed, size).copy()
+
+
+@lru_cache(maxsize=128)
+def _photo(seed: int, size: tuple[int, int]) -> Image.Image:
     rng = np.random.default_rng(seed)
     width, height = size
     # Smooth colour field: coarse random grid upsampled, like sky, walls and lighting.
@@ -36,5 +44,6 @@ def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=256)
 def jpeg(seed: int, size: tuple[int, int] = (640, 480), quality: int = 90) -> bytes:
     return encode(photo(seed, size), "JPEG", quality=quality)

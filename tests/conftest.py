@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
+from service.decoding import DecodePool
 from service.settings import Settings
 from storage import migrate
 from storage.db import make_engine
@@ -199,11 +200,26 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+def decode_pool() -> Iterator[DecodePool]:
+    """One pool of decode workers for every app of a test process: starting and stopping one per
+    app cost about a tenth of a second a test. The defaults of `settings_for`."""
+    pool = DecodePool.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
-    with SettledClient(
-        create_app(settings, clock=clock), raise_server_exceptions=False
-    ) as test_client:
+def decoder(decode_pool: DecodePool) -> DecodePool | None:
+    """The decode pool the test's app uses; a module that changes the decode settings or the
+    workers' jobs overrides this with None, so that its app makes a pool of its own."""
+    return decode_pool
+
+
+@pytest.fixture
+def client(settings: Settings, clock: Clock, decoder: DecodePool | None) -> Iterator[TestClient]:
+    app = create_app(settings, clock=clock, decoder=decoder)
+    with SettledClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -218,6 +234,7 @@ def shared_api(
     tmp_path_factory: pytest.TempPathFactory,
     sqlite_template: Path,
     postgres_databases: PostgresDatabases | None,
+    decode_pool: DecodePool,
 ) -> Iterator[Api]:
     """One database and app for a whole module, on each back end: for tests that each make and
     look at only objects of their own (the role matrix), so that they need not pay for a
@@ -226,6 +243,7 @@ def shared_api(
     key = "lsk_bootstrap_" + secrets.token_urlsafe(24)
     clock = Clock()
     with fresh_database(request.param, folder, sqlite_template, postgres_databases) as url:
-        app = create_app(settings_for(url, folder / "data", key), clock=clock)
+        settings = settings_for(url, folder / "data", key)
+        app = create_app(settings, clock=clock, decoder=decode_pool)
         with SettledClient(app, raise_server_exceptions=False) as client:
             yield Api(client, key, clock)

@@ -38,6 +38,12 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
+def decoder() -> None:
+    """The app makes its own pool, with this module's limits and hostile jobs."""
+    return None
+
+
+@pytest.fixture
 def hostile_api(api: Api) -> Api:
     runtime: Runtime = api.client.app.state.runtime  # type: ignore[attr-defined]
     runtime.decoder.found_image_job = hostile.found_image

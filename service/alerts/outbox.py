@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -109,10 +110,15 @@ class OutboxWorker:
     def __init__(self, runtime: Runtime, *, clock: Clock = utcnow) -> None:
         self.runtime = runtime
         self.clock = clock
+
+    @cached_property
+    def _http(self) -> httpx.Client:
+        """Made at the first delivery, not at start: loading the CA bundle takes ~40 ms, paid
+        by every process start even where no endpoint is ever registered."""
         # Redirects are not followed and the environment's proxies are not used: either would
         # send the alert somewhere the address check did not see. No connection is kept alive,
         # since connections go to a checked address and a reused one could carry another host.
-        self._http = httpx.Client(
+        return httpx.Client(
             timeout=TIMEOUT,
             follow_redirects=False,
             trust_env=False,
@@ -120,7 +126,8 @@ class OutboxWorker:
         )
 
     def close(self) -> None:
-        self._http.close()
+        if "_http" in self.__dict__:
+            self._http.close()
 
     def __enter__(self) -> "OutboxWorker":
         return self
