@@ -6,7 +6,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -57,10 +58,15 @@ MALLOC_OPTIONS = (
 )
 
 
-def _runtime() -> Runtime:
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """The runtime of one command, closed on the way out (its connections, its decode pool)."""
     runtime = open_runtime(Settings())
-    migrate.upgrade_to_head(runtime.engine)
-    return runtime
+    try:
+        migrate.upgrade_to_head(runtime.engine)
+        yield runtime
+    finally:
+        close(runtime)
 
 
 def tune_malloc() -> None:
@@ -88,10 +94,8 @@ def serve(
     """Migrate the database, then serve the HTTP API."""
     tune_malloc()
     configure_logging(Settings().log_level)
-    runtime = _runtime()
-    with runtime.sessions() as session:
+    with _runtime() as runtime, runtime.sessions() as session:
         no_keys = not keys.list_keys(session)
-    runtime.engine.dispose()
     if no_keys and not runtime.settings.bootstrap_admin_key:
         typer.echo(
             "No API key exists yet. Create the first admin key with:\n"
@@ -121,18 +125,15 @@ def serve(
 @app.command()
 def worker() -> None:
     """Deliver webhook alerts from the outbox until SIGINT or SIGTERM."""
-    runtime = _runtime()
-    logging.basicConfig(level=runtime.settings.log_level.upper())
-    stop = threading.Event()
-    # A signal only ends the wait between polls, or lets the attempt in flight finish: a delivery
-    # is never left half recorded.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    typer.echo("delivering webhook alerts from the outbox; stop with Ctrl-C", err=True)
-    try:
+    with _runtime() as runtime:
+        logging.basicConfig(level=runtime.settings.log_level.upper())
+        stop = threading.Event()
+        # A signal only ends the wait between polls, or lets the attempt in flight finish: a
+        # delivery is never left half recorded.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        typer.echo("delivering webhook alerts from the outbox; stop with Ctrl-C", err=True)
         run_until_stopped(runtime, stop)
-    finally:
-        close(runtime)
 
 
 @keys_app.command("create")
@@ -141,9 +142,8 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
 ) -> None:
     """Create a key and print its secret (shown this once only)."""
-    runtime = _runtime()
     try:
-        with transaction(runtime.sessions) as session:
+        with _runtime() as runtime, transaction(runtime.sessions) as session:
             row, secret = keys.create_key(session, CLI_ACTOR, name, role, now=runtime.clock())
     except DomainError as exc:
         raise _fail(exc.detail) from exc
@@ -154,8 +154,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
-    runtime = _runtime()
-    with runtime.sessions() as session:
+    with _runtime() as runtime, runtime.sessions() as session:
         for row in keys.list_keys(session):
             state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
             typer.echo(f"{row.id}  {row.role:<9}  {state:<10}  {row.name}")
@@ -164,9 +163,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: UUID) -> None:
     """Revoke a key by id; it stops working at once."""
-    runtime = _runtime()
     try:
-        with transaction(runtime.sessions) as session:
+        with _runtime() as runtime, transaction(runtime.sessions) as session:
             keys.revoke_key(session, CLI_ACTOR, key_id, now=runtime.clock())
     except DomainError as exc:
         raise _fail(exc.detail) from exc
@@ -235,8 +233,7 @@ def _prints_json(prints: Iterable[Fingerprint]) -> list[dict[str, str]]:
 @app.command()
 def verify() -> None:
     """Walk the database's sighting chain; exit 1 naming the first record altered or removed."""
-    runtime = _runtime()
-    with runtime.sessions() as session:
+    with _runtime() as runtime, runtime.sessions() as session:
         report = chain.verify(session)
     if report.fault is not None:
         typer.echo(f"chain broken after {report.records} intact records: {report.fault}", err=True)

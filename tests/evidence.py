@@ -2,7 +2,6 @@
 
 import io
 import json
-import subprocess
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any
 
 from service.evidence import bundle_check
 from testing.images import jpeg
-from testing.server import CLI
 from tests.api_client import Api, auth
+from tests.command import Ran, leaksentinel
 from tests.conftest import Clock
 from tests.ingest_calls import hash_only_item, post_hashes
 
@@ -55,10 +54,8 @@ def read_manifest(bundle: bytes) -> dict[str, Any]:
         return manifest
 
 
-def verify_cli(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, "verify-bundle", str(path)], capture_output=True, text=True, check=False
-    )
+def verify_cli(path: Path) -> Ran:
+    return leaksentinel("verify-bundle", str(path))
 
 
 def fault_of(bundle: bytes) -> str:

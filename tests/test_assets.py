@@ -1,8 +1,6 @@
 """Registering assets: from an image, from fingerprints only, duplicates, reads and lists."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -15,9 +13,8 @@ from storage.db import make_engine
 from storage.repositories import assets as assets_repo
 from testing.images import encode, jpeg, photo
 from tests.api_client import Api, auth
+from tests.command import leaksentinel
 from tests.conftest import Clock
-
-CLI = str(Path(sys.executable).with_name("leaksentinel"))
 
 
 def test_registered_asset_reads_back_without_its_pixels(api: Api) -> None:
@@ -58,9 +55,7 @@ def test_cli_fingerprints_register_an_asset_that_catches_the_leak(
 ) -> None:
     image = tmp_path / "render.png"
     image.write_bytes(encode(photo(11), "PNG"))
-    printed = subprocess.run(
-        [CLI, "fingerprint", str(image)], check=True, capture_output=True, text=True
-    ).stdout
+    printed = leaksentinel("fingerprint", str(image), check=True).stdout
     fingerprints: list[dict[str, Any]] = json.loads(printed)["fingerprints"]
     assert {f["algorithm"] for f in fingerprints} == {"pdq", "phash"}
 
@@ -86,9 +81,7 @@ def test_cli_fingerprint_is_what_the_server_computes(
 ) -> None:
     image = tmp_path / "asset.jpg"
     image.write_bytes(jpeg(12))
-    printed = json.loads(
-        subprocess.run([CLI, "fingerprint", str(image)], check=True, capture_output=True).stdout
-    )
+    printed = json.loads(leaksentinel("fingerprint", str(image), check=True).stdout)
     registered = api.asset(image.read_bytes())
 
     engine = make_engine(settings.database_url)

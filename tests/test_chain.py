@@ -2,7 +2,6 @@
 first record altered or removed after the fact."""
 
 import os
-import subprocess
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,8 +22,8 @@ from service.settings import Settings
 from storage import migrate
 from storage.db import make_engine, transaction
 from testing.images import jpeg
-from testing.server import CLI
 from tests.api_client import Api
+from tests.command import Ran, leaksentinel
 
 
 def runtime_of(api: Api) -> Runtime:
@@ -32,13 +31,12 @@ def runtime_of(api: Api) -> Runtime:
     return runtime
 
 
-def verify_cli(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def verify_cli(database_url: str, tmp_path: Path) -> Ran:
     env = {
-        **os.environ,
         "LEAKSENTINEL_DATABASE_URL": database_url,
         "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
     }
-    return subprocess.run([CLI, "verify"], env=env, capture_output=True, text=True, check=False)
+    return leaksentinel("verify", env=env)
 
 
 def three_sightings(api: Api) -> list[str]:

@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,26 +11,20 @@ from cli.main import tune_malloc
 from service.ingest import sightings
 from service.settings import Settings
 from testing.images import jpeg
-from testing.server import CLI
 from tests.api_client import SettledClient
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, check=False
-    )
+from tests.command import leaksentinel
 
 
 def test_cli_key_works_is_listed_without_secret_and_dies_when_revoked(
     database_url: str, tmp_path: Path
 ) -> None:
     env = {"LEAKSENTINEL_DATABASE_URL": database_url, "LEAKSENTINEL_DATA_DIR": str(tmp_path)}
-    created = _cli("keys", "create", "--role", "security", "--name", "mei", env=env)
+    created = leaksentinel("keys", "create", "--role", "security", "--name", "mei", env=env)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
     assert secret.startswith("lsk_")
 
-    listed = _cli("keys", "list", env=env).stdout
+    listed = leaksentinel("keys", "list", env=env).stdout
     assert "security" in listed and "mei" in listed and secret not in listed
     key_id = listed.split()[0]
 
@@ -39,12 +32,12 @@ def test_cli_key_works_is_listed_without_secret_and_dies_when_revoked(
     with SettledClient(create_app(settings)) as client:
         headers = {"Authorization": f"Bearer {secret}"}
         assert client.get("/v1/leaks", headers=headers).status_code == 200
-        assert _cli("keys", "revoke", key_id, env=env).returncode == 0
+        assert leaksentinel("keys", "revoke", key_id, env=env).returncode == 0
         assert client.get("/v1/leaks", headers=headers).status_code == 401
 
 
 def test_cli_refuses_unknown_role(tmp_path: Path) -> None:
-    result = _cli(
+    result = leaksentinel(
         "keys",
         "create",
         "--role",
@@ -60,7 +53,7 @@ def test_cli_refuses_unknown_role(tmp_path: Path) -> None:
 def test_fingerprint_of_a_text_file_fails_with_a_clear_message(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
-    result = _cli("fingerprint", str(text), env={})
+    result = leaksentinel("fingerprint", str(text), env={})
     assert result.returncode == 2
     assert "not a JPEG, PNG, WebP or GIF" in result.stderr
 
@@ -69,7 +62,10 @@ def test_bootstrap_key_is_created_only_while_no_key_exists(
     database_url: str, tmp_path: Path
 ) -> None:
     env = {"LEAKSENTINEL_DATABASE_URL": database_url, "LEAKSENTINEL_DATA_DIR": str(tmp_path)}
-    assert _cli("keys", "create", "--role", "admin", "--name", "first", env=env).returncode == 0
+    assert (
+        leaksentinel("keys", "create", "--role", "admin", "--name", "first", env=env).returncode
+        == 0
+    )
     late = "lsk_late_bootstrap_" + "x" * 24
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=database_url, data_dir=tmp_path, bootstrap_admin_key=late
@@ -84,7 +80,7 @@ def test_fingerprint_for_a_sighting_prints_what_the_server_would_search_with(
 ) -> None:
     image = tmp_path / "found.jpg"
     image.write_bytes(jpeg(7))
-    result = _cli("fingerprint", "--for", "sighting", str(image), env={})
+    result = leaksentinel("fingerprint", "--for", "sighting", str(image), env={})
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     local = sightings.fingerprint_locally(jpeg(7), Settings(_env_file=None).image_limits)  # type: ignore[call-arg]

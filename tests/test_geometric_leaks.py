@@ -3,7 +3,6 @@ a crop off the asset grid, a rotation, a dark photo, hash-only crawlers and fing
 registration; the report places the asset in the found image and the dashboard outlines it."""
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from service.detection.decode import ImageLimits
 from service.ingest.intake import fingerprint_locally
 from testing.images import encode, photo
 from tests.api_client import Api, auth
-from tests.test_assets import CLI
+from tests.command import leaksentinel
 from tests.ui_client import sign_in
 
 SIZE = (1280, 960)
@@ -77,9 +76,7 @@ def test_hash_only_sighting_with_local_features_opens_a_leak(api: Api, tmp_path:
     copy = tmp_path / "turned.jpg"
     copy.write_bytes(encode(photo(6, SIZE).rotate(17, expand=True)))
     printed = json.loads(
-        subprocess.run(
-            [CLI, "fingerprint", "--for", "sighting", str(copy)], check=True, capture_output=True
-        ).stdout
+        leaksentinel("fingerprint", "--for", "sighting", str(copy), check=True).stdout
     )
     assert printed["local_features"].startswith(f"{features.ALGORITHM}:")
     item = {
