@@ -2,12 +2,13 @@
 
 from datetime import timedelta
 from functools import cache
+from itertools import count
 from typing import Any
 
 import httpx2 as httpx
 
 from service.settings import Settings
-from testing.images import jpeg
+from testing.images import encode, jpeg, photo
 from tests.api_client import Api, auth
 
 PROBLEM_JSON = "application/problem+json"
@@ -23,6 +24,10 @@ OUT_OF_RANGE = {
     "embargo-year-9999-behind-utc": "9999-12-31T23:00:00-05:00",
     "year-1-ahead-of-utc": "0001-01-01T00:30:00+01:00",
 }
+
+
+# Numbers for pictures that no earlier case of the module's shared world has sent.
+_fresh = count(1)
 
 
 @cache
@@ -47,19 +52,30 @@ def blobs(settings: Settings) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def every_item(api: Api, path: str) -> list[dict[str, Any]]:
+    """Every page of a list, as security sees it."""
+    items: list[dict[str, Any]] = []
+    params = {"limit": "200"}
+    while True:
+        response = api.client.get(path, params=params, headers=auth(api.security))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        if not body["next_cursor"]:
+            return items
+        params["cursor"] = body["next_cursor"]
+
+
 def stored(api: Api, settings: Settings) -> dict[str, Any]:
     """What the service holds, as security sees it through the API, plus the blob folder."""
-    security = auth(api.security)
-    assets = api.client.get("/v1/assets", headers=security)
-    leaks = api.client.get("/v1/leaks", headers=security)
-    assert assets.status_code == leaks.status_code == 200, (assets.text, leaks.text)
+    leaks = every_item(api, "/v1/leaks")
     details = [
-        api.client.get(f"/v1/leaks/{leak['id']}", headers=security).json()
-        for leak in leaks.json()["items"]
+        api.client.get(f"/v1/leaks/{leak['id']}", headers=auth(api.security)).json()
+        for leak in leaks
     ]
     return {
-        "assets": assets.json(),
-        "leaks": leaks.json(),
+        "assets": every_item(api, "/v1/assets"),
+        "leaks": leaks,
         "details": details,
         "blobs": blobs(settings),
     }
@@ -92,21 +108,37 @@ def upload(
     )
 
 
+def fresh_asset_image() -> bytes:
+    """A picture no case has registered yet."""
+    return jpeg(10_000 + next(_fresh))
+
+
+def fresh_copy_of_registered() -> bytes:
+    """A file no case has sent yet that matches the registered asset (seed 1): its photo with one
+    pixel changed."""
+    n = next(_fresh)
+    picture = photo(1)
+    picture.putpixel((n % 640, n // 640), (n * 37 % 256, n * 91 % 256, n * 13 % 256))
+    return encode(picture, "JPEG")
+
+
 def assert_next_upload_succeeds(api: Api, settings: Settings, target: str) -> None:
     """A good upload after the bad one: an asset is listed; a sighting of the registered asset
-    (seed 1) is stored as a blob and counted once in a leak."""
+    (seed 1) is stored as a blob and counted once in that asset's leak."""
     if target == ASSET:
-        response = upload(api, ASSET, image(2))
+        response = upload(api, ASSET, fresh_asset_image())
         assert response.status_code == 201, response.text
-        listed = api.client.get("/v1/assets", headers=auth(api.security)).json()["items"]
+        listed = every_item(api, "/v1/assets")
         assert response.json()["id"] in [a["id"] for a in listed]
         return
-    before = blobs(settings)  # the registered asset's review thumbnail
-    response = upload(api, SIGHTING, image(1))
+    blobs_before = blobs(settings)
+    counts_before = {leak["id"]: leak["sightings_count"] for leak in every_item(api, "/v1/leaks")}
+    response = upload(api, SIGHTING, fresh_copy_of_registered())
     assert response.status_code == 201, response.text
-    [leak] = api.leaks()
-    assert leak["sightings_count"] == 1
-    assert len(blobs(settings)) == len(before) + 1
+    counts = {leak["id"]: leak["sightings_count"] for leak in every_item(api, "/v1/leaks")}
+    grown = {i: n - counts_before.get(i, 0) for i, n in counts.items() if n != counts_before.get(i)}
+    assert list(grown.values()) == [1], (counts_before, counts)
+    assert len(blobs(settings)) == len(blobs_before) + 1
 
 
 def post_fingerprints(
