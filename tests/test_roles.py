@@ -8,7 +8,6 @@ need no key at all. A route added to the app without a row here fails
 The matrix shares one database and app per back end (`shared_api`): each case makes the objects
 it calls and uploads pictures no other case uploads, so no case sees another's doing."""
 
-import itertools
 import json
 import re
 import secrets
@@ -24,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from testing.images import jpeg
+from testing.images import jpeg, unused_seed
 from tests.api_client import Api, auth
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,12 +49,9 @@ PDQ_HEX = "0f" * 32
 PHASH_HEX = "a5" * 8
 
 
-_seeds = itertools.count(1)
-
-
 def fresh_image() -> bytes:
     """A picture no other call in this process uploads."""
-    return jpeg(next(_seeds))
+    return jpeg(unused_seed())
 
 
 class Targets:

@@ -2,13 +2,12 @@
 
 from datetime import timedelta
 from functools import cache
-from itertools import count
 from typing import Any
 
 import httpx2 as httpx
 
 from service.settings import Settings
-from testing.images import encode, jpeg, photo
+from testing.images import encode, jpeg, photo, unused_seed
 from tests.api_client import Api, auth
 
 PROBLEM_JSON = "application/problem+json"
@@ -24,10 +23,6 @@ OUT_OF_RANGE = {
     "embargo-year-9999-behind-utc": "9999-12-31T23:00:00-05:00",
     "year-1-ahead-of-utc": "0001-01-01T00:30:00+01:00",
 }
-
-
-# Numbers for pictures that no earlier case of the module's shared world has sent.
-_fresh = count(1)
 
 
 @cache
@@ -110,15 +105,15 @@ def upload(
 
 def fresh_asset_image() -> bytes:
     """A picture no case has registered yet."""
-    return jpeg(10_000 + next(_fresh))
+    return jpeg(unused_seed())
 
 
 def fresh_copy_of_registered() -> bytes:
     """A file no case has sent yet that matches the registered asset (seed 1): its photo with one
     pixel changed."""
-    n = next(_fresh)
+    n = unused_seed()
     picture = photo(1)
-    picture.putpixel((n % 640, n // 640), (n * 37 % 256, n * 91 % 256, n * 13 % 256))
+    picture.putpixel((n % 640, n // 640 % 480), (n * 37 % 256, n * 91 % 256, n * 13 % 256))
     return encode(picture, "JPEG")
 
 
