@@ -151,9 +151,12 @@ class OutboxWorker:
 
     def deliver_due(self, stop: threading.Event | None = None) -> int:
         """Makes one attempt at every delivery due now; returns how many attempts it made."""
+        # Only what was due when the round began: a retry whose backoff runs out during the
+        # round waits for the next one, so an endpoint failing fast cannot hold the round.
+        round_began = self.clock()
         attempts = 0
         while stop is None or not stop.is_set():
-            claimed = self.claim()
+            claimed = self.claim(due_by=round_began)
             if claimed is None:
                 break
             try:
@@ -165,13 +168,14 @@ class OutboxWorker:
             attempts += 1
         return attempts
 
-    def claim(self) -> Claimed | None:
-        """The next due delivery, leased to this worker and its attempt counted; None if none is
-        due. Deliveries that can no longer be attempted are failed on the way."""
+    def claim(self, due_by: datetime | None = None) -> Claimed | None:
+        """The next delivery due by `due_by` (default now), leased to this worker and its attempt
+        counted; None if none is due. Deliveries that can no longer be attempted are failed on
+        the way."""
         with transaction(self.runtime.sessions) as session:
             while True:
                 now = self.clock()
-                found = webhooks_repo.next_due(session, now)
+                found = webhooks_repo.next_due(session, now if due_by is None else min(due_by, now))
                 if found is None:
                     return None
                 delivery, hook = found

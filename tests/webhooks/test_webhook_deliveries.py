@@ -3,7 +3,8 @@
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import count
 
 import pytest
 from sqlmodel import select
@@ -135,6 +136,23 @@ def test_an_endpoint_stored_with_an_unparseable_url_records_its_error_and_delays
     assert failed["last_error"].startswith("url cannot be delivered to: ")
     assert sent["status"] == "delivered"
     assert len(receiver.requests) == 1
+
+
+def test_a_retry_falling_due_during_a_round_waits_for_the_next_round(
+    settings: Settings, clock: Clock, bootstrap_key: str, receiver: Receiver
+) -> None:
+    receiver.default = 500
+    with running_app(settings, clock, bootstrap_key, run_outbox_worker=False) as api:
+        hook = register(api, receiver.url)
+        open_leak(api)
+        # Every reading of the worker's clock is an hour after the last: each retry's backoff
+        # has run out by the worker's next look.
+        hours = (datetime.now(UTC) + timedelta(hours=n) for n in count())
+        with OutboxWorker(runtime_of(api), clock=lambda: next(hours)) as worker:
+            assert worker.deliver_due() == 1
+            assert worker.deliver_due() == 1
+        [delivery] = deliveries(api, hook["id"])
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 2)
 
 
 def test_a_delivery_fails_for_good_after_eight_attempts(
