@@ -231,14 +231,21 @@ def _prints_json(prints: Iterable[Fingerprint]) -> list[dict[str, str]]:
 
 
 @app.command()
-def verify() -> None:
-    """Walk the database's sighting chain; exit 1 naming the first record altered or removed."""
-    with _runtime() as runtime, runtime.sessions() as session:
-        report = chain.verify(session)
+def verify(
+    full: Annotated[
+        bool, typer.Option("--full", help="Walk the whole chain, not only what was added since.")
+    ] = False,
+) -> None:
+    """Check the sighting chain from the last head found intact (or from its start, the first
+    time or with --full) and record the new head; exit 1 naming the first record altered,
+    removed or added."""
+    with _runtime() as runtime, transaction(runtime.sessions) as session:
+        report = chain.verify(session, full=full, now=runtime.clock())
     if report.fault is not None:
         typer.echo(f"chain broken after {report.records} intact records: {report.fault}", err=True)
         raise typer.Exit(code=1)
-    typer.echo(f"chain intact: {report.records} records, head {report.head_seq}")
+    since = f" (walked from the head verified at {report.since_seq})" if report.since_seq else ""
+    typer.echo(f"chain intact: {report.records} records, head {report.head_seq}{since}")
 
 
 @app.command("verify-bundle")

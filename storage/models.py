@@ -112,6 +112,19 @@ class ChainHead(SQLModel, table=True):
     digest: str = Field(max_length=64)
 
 
+class ChainCheckpoint(SQLModel, table=True):
+    """A chain position `leaksentinel verify` found intact, with its digest: the next routine
+    run starts there. One row per successful run, kept as the record of what was checked when."""
+
+    __tablename__ = "chain_checkpoints"
+
+    id: UUID = Field(default_factory=uuid7, primary_key=True)
+    seq: int = Field(sa_type=BigInteger, index=True)
+    digest: str = Field(max_length=64)
+    verified_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    full: bool  # whether that run walked the chain from its start
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """The first answer to a submission made with an Idempotency-Key, per API key."""
 

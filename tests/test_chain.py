@@ -21,6 +21,7 @@ from service.runtime import Runtime, open_runtime, start
 from service.settings import Settings
 from storage import migrate
 from storage.db import make_engine, transaction
+from storage.repositories import chain as chain_repo
 from testing.images import jpeg
 from tests.api_client import Api
 from tests.command import Ran, leaksentinel
@@ -31,19 +32,104 @@ def runtime_of(api: Api) -> Runtime:
     return runtime
 
 
-def verify_cli(database_url: str, tmp_path: Path) -> Ran:
+def verify_cli(database_url: str, tmp_path: Path, *flags: str) -> Ran:
     env = {
         "LEAKSENTINEL_DATABASE_URL": database_url,
         "LEAKSENTINEL_DATA_DIR": str(tmp_path / "data"),
     }
-    return leaksentinel("verify", env=env)
+    return leaksentinel("verify", *flags, env=env)
 
 
-def three_sightings(api: Api) -> list[str]:
+def three_sightings(api: Api, seeds: tuple[int, ...] = (11, 12, 13)) -> list[str]:
     return [
         api.sighting(jpeg(seed), page_url=f"https://site{seed}.example.com/p")["id"]
-        for seed in (11, 12, 13)
+        for seed in seeds
     ]
+
+
+def test_a_routine_verify_walks_only_what_was_added_since_the_last(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    three_sightings(api)
+    first = verify_cli(database_url, tmp_path)
+    three_sightings(api, seeds=(14, 15))
+    second = verify_cli(database_url, tmp_path)
+    full = verify_cli(database_url, tmp_path, "--full")
+
+    assert first.stdout.strip() == "chain intact: 3 records, head 3"
+    assert second.stdout.strip() == (
+        "chain intact: 2 records, head 5 (walked from the head verified at 3)"
+    )
+    assert full.stdout.strip() == "chain intact: 5 records, head 5"
+
+
+def test_a_routine_verify_names_a_record_altered_after_the_last_verified_head(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    three_sightings(api)
+    assert verify_cli(database_url, tmp_path).returncode == 0
+    three_sightings(api, seeds=(14, 15))
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(text("UPDATE sightings SET domain = 'elsewhere.example' WHERE chain_seq = 4"))
+    result = verify_cli(database_url, tmp_path)
+    assert result.returncode == 1
+    assert "record 4" in result.stderr and "altered" in result.stderr
+
+
+def test_a_routine_verify_notices_the_verified_head_rewritten(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    three_sightings(api)
+    assert verify_cli(database_url, tmp_path).returncode == 0
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(text(f"UPDATE sightings SET chain_digest = '{'f' * 64}' WHERE chain_seq = 3"))
+        conn.execute(text(f"UPDATE chain_head SET digest = '{'f' * 64}'"))
+    result = verify_cli(database_url, tmp_path)
+    assert result.returncode == 1
+    assert "record 3" in result.stderr and "since it was verified" in result.stderr
+
+
+def test_only_the_full_walk_finds_an_old_record_edited_under_its_old_digest(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    ids = three_sightings(api)
+    assert verify_cli(database_url, tmp_path).returncode == 0
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sightings SET page_url = 'https://x.example/' WHERE chain_seq = 2")
+        )
+    routine = verify_cli(database_url, tmp_path)
+    full = verify_cli(database_url, tmp_path, "--full")
+
+    assert routine.returncode == 0  # the documented limit of a routine run
+    assert full.returncode == 1
+    assert "record 2" in full.stderr and ids[1] in full.stderr
+
+
+def test_a_failed_verify_records_no_verified_head(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    three_sightings(api)
+    with runtime_of(api).engine.begin() as conn:
+        conn.execute(text("DELETE FROM sightings WHERE chain_seq = 3"))
+    assert verify_cli(database_url, tmp_path).returncode == 1
+    with runtime_of(api).sessions() as session:
+        assert chain_repo.last_checkpoint(session) is None
+
+
+def test_a_record_past_the_head_is_named_as_added(api: Api) -> None:
+    three_sightings(api)
+    runtime = runtime_of(api)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE chain_head SET seq = 2"))
+        conn.execute(
+            text(
+                "UPDATE chain_head SET digest = (SELECT chain_digest FROM sightings WHERE chain_seq = 2)"
+            )
+        )
+    with runtime.sessions() as session:
+        report = chain.verify(session)
+    assert report.fault is not None and "added" in report.fault.problem
 
 
 def test_chain_of_stored_sightings_verifies(api: Api, database_url: str, tmp_path: Path) -> None:

@@ -168,37 +168,67 @@ class ChainFault:
 
 @dataclass(frozen=True)
 class ChainReport:
-    records: int
+    records: int  # checked by this run
     head_seq: int
     fault: ChainFault | None
+    since_seq: int = 0  # the verified position the run started after; 0 for the whole chain
 
     @property
     def intact(self) -> bool:
         return self.fault is None
 
 
-def verify(session: Session) -> ChainReport:
-    """Walks the whole chain and names the first record that was altered, removed or added."""
+def verify(session: Session, *, full: bool = True, now: datetime | None = None) -> ChainReport:
+    """Walks the chain and names the first record that was altered, removed or added. With
+    `full` false it starts from the last position a run found intact, after checking that this
+    record's digest is still the one found then, so a routine run costs what was added since;
+    an intact run records its head as the next start (at `now`).
+
+    A routine run cannot see an old record's fields edited while its stored digest was left
+    alone; that needs the full walk, which is why `--full` stays."""
     head = chain_repo.head(session)
-    expected_seq, previous, checked = 0, GENESIS, 0
-    for sighting in chain_repo.walk(session):
+    head_seq, head_digest = head.seq, head.digest
+    start = None if full else chain_repo.last_checkpoint(session)
+    since, previous = (0, GENESIS) if start is None else (start.seq, start.digest)
+    report = _walk(session, head_seq, head_digest, since, previous)
+    if report.intact and now is not None and head_seq > 0:
+        chain_repo.add_checkpoint(
+            session, seq=head_seq, digest=head_digest, verified_at=now, full=full
+        )
+    return report
+
+
+def _walk(
+    session: Session, head_seq: int, head_digest: str, since: int, previous: str
+) -> ChainReport:
+    def broken(seq: int | None, sighting_id: str | None, problem: str) -> ChainReport:
+        return ChainReport(checked, head_seq, ChainFault(seq, sighting_id, problem), since)
+
+    checked = 0
+    if since:
+        stored = chain_repo.digests_at(session, [since]).get(since)
+        if stored is None:
+            return broken(since, None, "is missing (removed) since it was verified")
+        if stored != previous:
+            return broken(since, None, "was altered since it was verified: its digest changed")
+    expected_seq = since
+    # Only up to the head read above: records appended meanwhile are the next run's.
+    for sighting in chain_repo.walk(session, after=since, through=head_seq):
         expected_seq += 1
         seq = sighting.chain_seq
         if seq != expected_seq:
-            fault = ChainFault(expected_seq, None, f"is missing (removed); the next is {seq}")
-            return ChainReport(checked, head.seq, fault)
+            return broken(expected_seq, None, f"is missing (removed); the next is {seq}")
         if digest(previous, record_of(sighting)) != sighting.chain_digest:
-            fault = ChainFault(seq, str(sighting.id), "was altered: its digest does not match")
-            return ChainReport(checked, head.seq, fault)
+            return broken(seq, str(sighting.id), "was altered: its digest does not match")
         previous = sighting.chain_digest
         checked += 1
-    if expected_seq < head.seq:
-        fault = ChainFault(expected_seq + 1, None, "is missing (removed) from the end")
-        return ChainReport(checked, head.seq, fault)
-    if expected_seq > head.seq or previous != head.digest:
-        fault = ChainFault(head.seq, None, "the chain head does not match the last record")
-        return ChainReport(checked, head.seq, fault)
+    if expected_seq < head_seq:
+        return broken(expected_seq + 1, None, "is missing (removed) from the end")
+    if previous != head_digest:
+        return broken(head_seq, None, "the chain head does not match the last record")
+    # Anything past the head as it stands now was added without going through the chain.
+    if (extra := chain_repo.count_past(session, chain_repo.head_seq(session))) > 0:
+        return broken(head_seq + 1, None, f"{extra} record(s) lie past the chain head (added)")
     if (loose := chain_repo.count_unchained(session)) > 0:
-        fault = ChainFault(None, None, f"{loose} sighting(s) have no chain position")
-        return ChainReport(checked, head.seq, fault)
-    return ChainReport(checked, head.seq, None)
+        return broken(None, None, f"{loose} sighting(s) have no chain position")
+    return ChainReport(checked, head_seq, None, since)

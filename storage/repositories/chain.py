@@ -1,12 +1,14 @@
-"""The sighting chain's head row and the chained records, read in chain order."""
+"""The sighting chain's head row, the chained records read in chain order, and the positions
+`verify` found intact."""
 
 from collections.abc import Collection, Iterator
+from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage.db import gate_writes
-from storage.models import ChainHead, Sighting
+from storage.models import ChainCheckpoint, ChainHead, Sighting
 
 
 def lock_head(session: Session) -> tuple[int, str]:
@@ -46,22 +48,34 @@ def count_unchained(session: Session) -> int:
     return session.exec(statement).one()
 
 
-def walk(session: Session, batch: int = 1000) -> Iterator[Sighting]:
-    """Every chained record in chain order, read a batch at a time."""
-    last = 0
+def walk(
+    session: Session, *, after: int = 0, through: int | None = None, batch: int = 1000
+) -> Iterator[Sighting]:
+    """The chained records past position `after` (up to `through`, if given) in chain order, read
+    a batch at a time."""
+    last = after
     while True:
-        statement = (
-            select(Sighting)
-            .where(col(Sighting.chain_seq) > last)
-            .order_by(col(Sighting.chain_seq))
-            .limit(batch)
-        )
+        statement = select(Sighting).where(col(Sighting.chain_seq) > last)
+        if through is not None:
+            statement = statement.where(col(Sighting.chain_seq) <= through)
+        statement = statement.order_by(col(Sighting.chain_seq)).limit(batch)
         rows = list(session.exec(statement))
         if not rows:
             return
         yield from rows
         last = rows[-1].chain_seq or last
         session.expunge_all()
+
+
+def head_seq(session: Session) -> int:
+    """The head's position as committed now (read afresh, not from the session's objects)."""
+    return session.exec(select(ChainHead.seq).where(ChainHead.id == 1)).one()
+
+
+def count_past(session: Session, seq: int) -> int:
+    """Chained records past position `seq`."""
+    statement = select(func.count()).select_from(Sighting).where(col(Sighting.chain_seq) > seq)
+    return session.exec(statement).one()
 
 
 def digests_at(session: Session, seqs: Collection[int], batch: int = 1000) -> dict[int, str]:
@@ -75,3 +89,18 @@ def digests_at(session: Session, seqs: Collection[int], batch: int = 1000) -> di
         )
         found.update((s, d) for s, d in session.exec(statement) if s is not None and d is not None)
     return found
+
+
+def last_checkpoint(session: Session) -> ChainCheckpoint | None:
+    """The furthest position a verification found intact."""
+    statement = select(ChainCheckpoint).order_by(
+        col(ChainCheckpoint.seq).desc(), col(ChainCheckpoint.verified_at).desc()
+    )
+    return session.exec(statement.limit(1)).first()
+
+
+def add_checkpoint(
+    session: Session, *, seq: int, digest: str, verified_at: datetime, full: bool
+) -> None:
+    session.add(ChainCheckpoint(seq=seq, digest=digest, verified_at=verified_at, full=full))
+    session.flush()
