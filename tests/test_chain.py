@@ -40,7 +40,7 @@ def verify_cli(database_url: str, tmp_path: Path, *flags: str) -> Ran:
     return leaksentinel("verify", *flags, env=env)
 
 
-def three_sightings(api: Api, seeds: tuple[int, ...] = (11, 12, 13)) -> list[str]:
+def add_sightings(api: Api, seeds: tuple[int, ...] = (11, 12, 13)) -> list[str]:
     return [
         api.sighting(jpeg(seed), page_url=f"https://site{seed}.example.com/p")["id"]
         for seed in seeds
@@ -50,9 +50,9 @@ def three_sightings(api: Api, seeds: tuple[int, ...] = (11, 12, 13)) -> list[str
 def test_a_routine_verify_walks_only_what_was_added_since_the_last(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    three_sightings(api)
+    add_sightings(api)
     first = verify_cli(database_url, tmp_path)
-    three_sightings(api, seeds=(14, 15))
+    add_sightings(api, seeds=(14, 15))
     second = verify_cli(database_url, tmp_path)
     full = verify_cli(database_url, tmp_path, "--full")
 
@@ -66,9 +66,9 @@ def test_a_routine_verify_walks_only_what_was_added_since_the_last(
 def test_a_routine_verify_names_a_record_altered_after_the_last_verified_head(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    three_sightings(api)
+    add_sightings(api)
     assert verify_cli(database_url, tmp_path).returncode == 0
-    three_sightings(api, seeds=(14, 15))
+    add_sightings(api, seeds=(14, 15))
     with runtime_of(api).engine.begin() as conn:
         conn.execute(text("UPDATE sightings SET domain = 'elsewhere.example' WHERE chain_seq = 4"))
     result = verify_cli(database_url, tmp_path)
@@ -79,7 +79,7 @@ def test_a_routine_verify_names_a_record_altered_after_the_last_verified_head(
 def test_a_routine_verify_notices_the_verified_head_rewritten(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    three_sightings(api)
+    add_sightings(api)
     assert verify_cli(database_url, tmp_path).returncode == 0
     with runtime_of(api).engine.begin() as conn:
         conn.execute(text(f"UPDATE sightings SET chain_digest = '{'f' * 64}' WHERE chain_seq = 3"))
@@ -92,7 +92,7 @@ def test_a_routine_verify_notices_the_verified_head_rewritten(
 def test_only_the_full_walk_finds_an_old_record_edited_under_its_old_digest(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    ids = three_sightings(api)
+    ids = add_sightings(api)
     assert verify_cli(database_url, tmp_path).returncode == 0
     with runtime_of(api).engine.begin() as conn:
         conn.execute(
@@ -109,7 +109,7 @@ def test_only_the_full_walk_finds_an_old_record_edited_under_its_old_digest(
 def test_a_failed_verify_records_no_verified_head(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
-    three_sightings(api)
+    add_sightings(api)
     with runtime_of(api).engine.begin() as conn:
         conn.execute(text("DELETE FROM sightings WHERE chain_seq = 3"))
     assert verify_cli(database_url, tmp_path).returncode == 1
@@ -118,7 +118,7 @@ def test_a_failed_verify_records_no_verified_head(
 
 
 def test_a_record_past_the_head_is_named_as_added(api: Api) -> None:
-    three_sightings(api)
+    add_sightings(api)
     runtime = runtime_of(api)
     with runtime.engine.begin() as conn:
         conn.execute(text("UPDATE chain_head SET seq = 2"))
@@ -133,14 +133,14 @@ def test_a_record_past_the_head_is_named_as_added(api: Api) -> None:
 
 
 def test_chain_of_stored_sightings_verifies(api: Api, database_url: str, tmp_path: Path) -> None:
-    three_sightings(api)
+    add_sightings(api)
     result = verify_cli(database_url, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "chain intact: 3 records" in result.stdout
 
 
 def test_verify_names_an_altered_sighting(api: Api, database_url: str, tmp_path: Path) -> None:
-    ids = three_sightings(api)
+    ids = add_sightings(api)
     with runtime_of(api).engine.begin() as conn:
         conn.execute(
             text(
@@ -154,7 +154,7 @@ def test_verify_names_an_altered_sighting(api: Api, database_url: str, tmp_path:
 
 
 def test_verify_names_a_removed_sighting(api: Api, database_url: str, tmp_path: Path) -> None:
-    three_sightings(api)
+    add_sightings(api)
     with runtime_of(api).engine.begin() as conn:
         conn.execute(text("DELETE FROM sightings WHERE chain_seq = 2"))
     result = verify_cli(database_url, tmp_path)
@@ -163,7 +163,7 @@ def test_verify_names_a_removed_sighting(api: Api, database_url: str, tmp_path: 
 
 
 def test_verify_notices_the_last_sighting_removed(api: Api) -> None:
-    three_sightings(api)
+    add_sightings(api)
     runtime = runtime_of(api)
     with runtime.engine.begin() as conn:
         conn.execute(text("DELETE FROM sightings WHERE chain_seq = 3"))
